@@ -1,0 +1,1 @@
+"""boto3 operations; every client comes from the session factory."""

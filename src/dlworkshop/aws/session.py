@@ -1,0 +1,71 @@
+"""The one boto3 session factory: per-thread sessions and clients, sandbox-aware."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from dlworkshop.target import Target
+
+# moto accepts any key; fixed ones keep the sandbox's account id stable (123456789012).
+SANDBOX_KEY = "sandbox"
+SANDBOX_SECRET = "sandbox"
+
+
+class SessionFactory:
+    """Hands out boto3 clients for one Target; a session per thread, since sessions are not
+    thread-safe."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._local = threading.local()
+
+    def session(self) -> Any:
+        """This thread's boto3 session."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            import boto3
+
+            if self.target.is_sandbox:
+                session = boto3.Session(
+                    aws_access_key_id=SANDBOX_KEY,
+                    aws_secret_access_key=SANDBOX_SECRET,
+                    region_name=self.target.region,
+                )
+            else:
+                session = boto3.Session(
+                    profile_name=self.target.profile, region_name=self.target.region
+                )
+            self._local.session = session
+            self._local.clients = {}
+        return session
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """This thread's client for `service` (in `region`, default the target's), pointed at
+        the sandbox when in sandbox mode."""
+        session = self.session()
+        clients: dict[tuple[str, str | None], Any] = self._local.clients
+        key = (service, region)
+        if key not in clients:
+            from botocore.config import Config
+
+            kwargs: dict[str, Any] = {}
+            if self.target.is_sandbox:
+                if not self.target.endpoint:
+                    from dlworkshop.errors import UserError
+
+                    raise UserError(
+                        "The sandbox is not running. Start it with `dlworkshop sandbox start` "
+                        "(the app starts its own when it opens)."
+                    )
+                kwargs["endpoint_url"] = self.target.endpoint
+                # Loopback answers at once or not at all: fail fast instead of retrying.
+                kwargs["config"] = Config(
+                    retries={"max_attempts": 1}, connect_timeout=3, read_timeout=60
+                )
+            else:
+                kwargs["config"] = Config(retries={"mode": "standard", "max_attempts": 5})
+            if region:
+                kwargs["region_name"] = region
+            clients[key] = session.client(service, **kwargs)
+        return clients[key]

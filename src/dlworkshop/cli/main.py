@@ -1,0 +1,127 @@
+"""`dlworkshop [--sandbox | --profile P] [--region R] [--json] COMMAND`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from dlworkshop import state as state_store
+from dlworkshop.cli.output import Printer
+from dlworkshop.errors import explain
+from dlworkshop.events import Event, Failed, Log
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SandboxStatus(Event):
+    """Whether the sandbox runs, where, and as which process."""
+
+    running: bool
+    endpoint: str | None = None
+    pid: int | None = None
+    owner: str | None = None
+    started: bool = False
+
+    def render_text(self) -> str:
+        if not self.running:
+            return "[bold]Sandbox[/] not running"
+        verb = "started" if self.started else "running"
+        return f"[bold]Sandbox[/] [green]{verb}[/] at {self.endpoint} (PID {self.pid})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = argparse.ArgumentParser(
+        prog="dlworkshop",
+        description="Workshop companion: deploy Apache MXNet on Amazon ECS, headless.",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--sandbox", action="store_true", help="use the offline sandbox")
+    mode.add_argument("--profile", help="AWS profile to use (standard credential chain)")
+    parser.add_argument("--region", help="AWS region, e.g. us-east-1")
+    parser.add_argument("--json", action="store_true", help="print one JSON event per line")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("status", help="mode, credentials, region, stack and progress")
+
+    sandbox = sub.add_parser("sandbox", help="start, inspect or stop the offline sandbox")
+    sandbox_sub = sandbox.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sandbox_sub.add_parser("start", help="start the sandbox in the background (or reuse it)")
+    sandbox_sub.add_parser("status", help="is the sandbox running, and where")
+    sandbox_sub.add_parser("stop", help="stop the sandbox and free its ports")
+    return parser
+
+
+def _context(args: argparse.Namespace, printer: Printer):
+    """Resolve the target from flags and saved state, reporting a corrupt state file once."""
+    from dlworkshop import target as target_mod
+    from dlworkshop.context import Context
+
+    loaded = state_store.load()
+    if loaded.warning:
+        printer.emit(Log(loaded.warning, "warning"))
+    target = target_mod.resolve(args.sandbox, args.profile, args.region, loaded.state.region)
+    if target.is_sandbox:
+        from dlworkshop.sandbox import lifecycle
+
+        running = lifecycle.current()
+        target = target.with_endpoint(running.endpoint if running else None)
+    return Context(target, loaded.state)
+
+
+def cmd_status(args: argparse.Namespace, printer: Printer) -> Iterator[Event]:
+    from dlworkshop.status import report
+
+    yield from report(_context(args, printer))
+
+
+def cmd_sandbox(args: argparse.Namespace, printer: Printer) -> Iterator[Event]:
+    from dlworkshop.sandbox import lifecycle
+
+    loaded = state_store.load()
+    if loaded.warning:
+        yield Log(loaded.warning, "warning")
+    if args.action == "start":
+        yield Log("Starting the sandbox (moto server on loopback)…")
+        info, started = lifecycle.start(owner="cli")
+        yield SandboxStatus(True, info.endpoint, info.pid, info.owner, started)
+    elif args.action == "status":
+        info = lifecycle.current()
+        if info:
+            yield SandboxStatus(True, info.endpoint, info.pid, info.owner)
+        else:
+            yield SandboxStatus(False)
+    else:
+        stopped = lifecycle.stop()
+        if stopped:
+            yield Log(f"Stopped the sandbox (PID {stopped.pid}).")
+        yield SandboxStatus(False)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Iterator[Event]]] = {
+    "status": cmd_status,
+    "sandbox": cmd_sandbox,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; exit 0 on success, 1 on failure, 2 on bad usage."""
+    args = build_parser().parse_args(argv)
+    printer = Printer(args.json)
+    try:
+        for event in COMMANDS[args.command](args, printer):
+            printer.emit(event)
+    except KeyboardInterrupt:
+        printer.emit(Failed("Interrupted."))
+        return 130
+    except Exception as exc:  # every failure gets a message, never a traceback
+        printer.emit(Failed(explain(exc)))
+        return EXIT_FAILED
+    return EXIT_FAILED if printer.failed else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

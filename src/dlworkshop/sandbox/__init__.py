@@ -1,0 +1,1 @@
+"""The offline sandbox: real stand-ins for AWS on loopback."""

@@ -1,0 +1,49 @@
+"""The sandbox process: runs the moto server on loopback until it is told to stop."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start moto on 127.0.0.1, announce the endpoint on stdout, serve until SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(prog="dlworkshop-sandbox")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    # One log line per request would grow the log forever; keep warnings only.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    # One line that the parent waits for; nothing else is printed to stdout.
+    ready = {"endpoint": f"http://{host}:{port}", "pid": os.getpid(), "started_at": time.time()}
+    print(json.dumps(ready), flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+    print("sandbox stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

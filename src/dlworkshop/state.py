@@ -1,0 +1,139 @@
+"""Progress and settings, saved atomically and restored on restart."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from dlworkshop.atomic import write_atomic
+from dlworkshop.paths import ensure_private_dir, state_file
+
+DEFAULT_STACK = "dlworkshop"
+
+
+@dataclass
+class State:
+    """Everything dlworkshop remembers between runs."""
+
+    mode: str | None = None
+    profile: str | None = None
+    region: str | None = None
+    stack_name: str = DEFAULT_STACK
+    key_path: str | None = None
+    current_lab: str | None = None
+    # progress[mode][checkpoint id] = {"status": "passed"|"failed", "reason": str, "at": float}
+    progress: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # The running sandbox: {"pid", "endpoint", "started_at", "owner", "log"}.
+    sandbox: dict | None = None
+
+    def results(self, mode: str) -> dict[str, dict]:
+        """Checkpoint records for one mode (sandbox progress never counts on real AWS)."""
+        return self.progress.get(mode, {})
+
+    def record(self, mode: str, checkpoint_id: str, passed: bool, reason: str = "") -> None:
+        """Remember one checkpoint's latest result."""
+        self.progress.setdefault(mode, {})[checkpoint_id] = {
+            "status": "passed" if passed else "failed",
+            "reason": reason,
+            "at": time.time(),
+        }
+
+    def to_json(self) -> bytes:
+        """Serialise for disk."""
+        return (json.dumps({"version": 1, **asdict(self)}, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_dict(cls, data: object) -> State:
+        """Build from parsed JSON, raising ValueError if the shape is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("the top level is not a JSON object")
+        known = {f.name for f in fields(cls)}
+        state = cls(**{k: v for k, v in data.items() if k in known})
+        for name in ("mode", "profile", "region", "key_path", "current_lab"):
+            if getattr(state, name) is not None and not isinstance(getattr(state, name), str):
+                raise ValueError(f"{name!r} is not a string")
+        if not isinstance(state.stack_name, str) or not state.stack_name:
+            raise ValueError("'stack_name' is not a non-empty string")
+        if not isinstance(state.progress, dict) or not all(
+            isinstance(v, dict) and all(isinstance(r, dict) for r in v.values())
+            for v in state.progress.values()
+        ):
+            raise ValueError("'progress' is not a mapping of mode to checkpoint records")
+        if state.sandbox is not None and not isinstance(state.sandbox, dict):
+            raise ValueError("'sandbox' is not an object")
+        return state
+
+
+@dataclass
+class Loaded:
+    """A loaded state plus the one-time warning about a corrupt file, if any."""
+
+    state: State
+    warning: str | None = None
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write between the TUI, the CLI and the sandbox process."""
+    ensure_private_dir(path.parent)
+    with open(_lock_path(path), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _read(path: Path) -> Loaded:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Loaded(State())
+    try:
+        return Loaded(State.from_dict(json.loads(raw)))
+    except (ValueError, TypeError) as exc:
+        # Keep the bad file for the user to inspect; never delete their data.
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = aside.with_name(f"{aside.name.split('~')[0]}~{n}")
+        path.rename(aside)
+        return Loaded(
+            State(),
+            f"Your saved progress in {path} could not be read ({exc}). "
+            f"It was moved to {aside} and dlworkshop started fresh.",
+        )
+
+
+def load(path: Path | None = None) -> Loaded:
+    """Load the state; a corrupt file is moved aside and reported once."""
+    path = path or state_file()
+    with _locked(path):
+        return _read(path)
+
+
+def save(state: State, path: Path | None = None) -> None:
+    """Write the whole state atomically."""
+    path = path or state_file()
+    with _locked(path):
+        write_atomic(path, state.to_json())
+
+
+def update(change: Callable[[State], None], path: Path | None = None) -> State:
+    """Apply `change` to the state on disk under a lock, and save it atomically."""
+    path = path or state_file()
+    with _locked(path):
+        state = _read(path).state
+        change(state)
+        write_atomic(path, state.to_json())
+        return state
