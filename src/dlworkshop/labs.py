@@ -47,10 +47,18 @@ def lab_index(lab_id: str) -> int:
 # The checkpoints every lab will verify. A None check is one whose lab is not built yet:
 # the screen says so instead of pretending. Later labs register their real checks.
 for _cp in (
-    Checkpoint("overview.credentials", "overview", "AWS credentials work",
-               "dlworkshop.aws.identity:check_credentials"),
-    Checkpoint("overview.region", "overview", "The region is one your account can use",
-               "dlworkshop.aws.identity:check_region"),
+    Checkpoint(
+        "overview.credentials",
+        "overview",
+        "AWS credentials work",
+        "dlworkshop.aws.identity:check_credentials",
+    ),
+    Checkpoint(
+        "overview.region",
+        "overview",
+        "The region is one your account can use",
+        "dlworkshop.aws.identity:check_region",
+    ),
     Checkpoint("lab1.stack", "lab1", "Stack is CREATE_COMPLETE with its outputs"),
     Checkpoint("lab1.instances", "lab1", "The cluster has its registered container instances"),
     Checkpoint("lab2.built", "lab2", "Image built"),

@@ -45,7 +45,9 @@ class State:
 
     def to_json(self) -> bytes:
         """Serialise for disk."""
-        return (json.dumps({"version": 1, **asdict(self)}, indent=2, sort_keys=True) + "\n").encode()
+        return (
+            json.dumps({"version": 1, **asdict(self)}, indent=2, sort_keys=True) + "\n"
+        ).encode()
 
     @classmethod
     def from_dict(cls, data: object) -> State:

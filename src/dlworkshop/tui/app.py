@@ -1,0 +1,374 @@
+"""`dlworkshop-tui`: the keyboard-driven lab navigator."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from collections.abc import Iterable
+from functools import partial
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Header, Input, ListView, TextArea
+from textual.worker import WorkerState
+
+from dlworkshop import checkpoints
+from dlworkshop import state as state_store
+from dlworkshop.checkpoints import CheckResult
+from dlworkshop.labs import BY_ID, LABS, lab_index
+from dlworkshop.target import DEFAULT_REGION, SANDBOX, Target
+from dlworkshop.tui.screens.confirm import Confirm
+from dlworkshop.tui.screens.help import HelpScreen
+from dlworkshop.tui.screens.lab import LabView
+from dlworkshop.tui.screens.overview import ConnectionPanel, OverviewView
+from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, PENDING, RUNNING, UNBUILT
+from dlworkshop.tui.widgets.nav import LabNav
+
+CONNECT_TIMEOUT = 90.0
+
+# Which view class shows each lab; later labs register their own subclasses here.
+VIEWS: dict[str, type[LabView]] = {"overview": OverviewView}
+
+
+class Connected(Message):
+    """The target is resolved (and the sandbox is up, in sandbox mode)."""
+
+    def __init__(self, target: Target, started_sandbox: object | None) -> None:
+        super().__init__()
+        self.target = target
+        self.started_sandbox = started_sandbox
+
+
+class ConnectFailed(Message):
+    """The target could not be resolved or the sandbox would not start."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+class CheckDone(Message):
+    """A checkpoint finished."""
+
+    def __init__(self, lab_id: str, checkpoint_id: str, result: CheckResult) -> None:
+        super().__init__()
+        self.lab_id, self.checkpoint_id, self.result = lab_id, checkpoint_id, result
+
+
+class WorkshopApp(App[int]):
+    """Guides a learner through the labs and verifies each checkpoint for real."""
+
+    TITLE = "dlworkshop"
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("n", "next_lab", "Next lab"),
+        Binding("p", "previous_lab", "Previous lab"),
+        # Priority so a focused scroll view does not swallow them; check_action lets text
+        # inputs keep their arrows.
+        Binding("right", "next_lab", "Next lab", show=False, priority=True),
+        Binding("left", "previous_lab", "Previous lab", show=False, priority=True),
+        *(
+            Binding(str(i + 1), f"goto({i})", f"Go to {lab.name}", show=False)
+            for i, lab in enumerate(LABS)
+        ),
+        Binding("r", "run_checks", "Run checks"),
+        Binding("question_mark", "help", "Help"),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Commands",
+            tooltip="Command palette: every lab action, searchable",
+        ),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        sandbox: bool = False,
+        profile: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.want_sandbox, self.want_profile, self.want_region = sandbox, profile, region
+        loaded = state_store.load()
+        self.state = loaded.state
+        self.state_warning = loaded.warning
+        self.target: Target | None = None
+        self.connect_error: str | None = None
+        self.ctx = None
+        self._link_ready = threading.Event()
+        self._own_sandbox = None
+        self._shutting_down = False
+
+    # ----- layout ---------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield LabNav(id="nav")
+            with ContentSwitcher(id="labs", initial="lab-overview"):
+                for lab in LABS:
+                    yield VIEWS.get(lab.id, LabView)(lab)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.state_warning:
+            self.notify(self.state_warning, title="Progress reset", severity="warning", timeout=15)
+        mode = SANDBOX if self.want_sandbox else None
+        region = self.want_region or self.state.region or DEFAULT_REGION
+        self._set_subtitle(mode, region)
+        start = self.state.current_lab if self.state.current_lab in BY_ID else "overview"
+        self.show_lab(start)
+        self.query_one(LabNav).focus()
+        self.connect()
+
+    def _set_subtitle(self, mode: str | None, region: str) -> None:
+        label = {None: "connecting…", SANDBOX: "sandbox (offline)"}.get(mode)
+        if self.target is not None:
+            label = self.target.label
+        self.sub_title = f"{label} · {region} · stack {self.state.stack_name}"
+
+    # ----- connecting ------------------------------------------------------------------
+    @work(thread=True, group="connect", exit_on_error=False)
+    def connect(self) -> None:
+        """Resolve the mode and, in sandbox mode, reuse or start the sandbox (off the UI)."""
+        from dlworkshop import target as target_mod
+        from dlworkshop.errors import explain
+
+        try:
+            target = target_mod.resolve(
+                self.want_sandbox, self.want_profile, self.want_region, self.state.region
+            )
+            started = None
+            if target.is_sandbox:
+                from dlworkshop.sandbox import lifecycle
+
+                info, was_started = lifecycle.start(owner="tui")
+                started = info if was_started else None
+                target = target.with_endpoint(info.endpoint)
+                if self._shutting_down and started is not None:
+                    lifecycle.stop(only=started)
+                    return
+            self.post_message(Connected(target, started))
+        except Exception as exc:
+            self.post_message(ConnectFailed(explain(exc)))
+
+    def on_connected(self, message: Connected) -> None:
+        from dlworkshop.context import Context
+
+        self.target = message.target
+        self._own_sandbox = message.started_sandbox
+        self.ctx = Context(self.target, self.state)
+        self._link_ready.set()
+        self._set_subtitle(self.target.mode, self.target.region)
+        self.query_one(ConnectionPanel).show_target(self.target)
+        self.refresh_progress()
+        target = self.target
+
+        def remember(s: state_store.State) -> None:
+            s.mode, s.profile, s.region = target.mode, target.profile, target.region
+
+        self.state.mode, self.state.profile, self.state.region = (
+            target.mode,
+            target.profile,
+            target.region,
+        )
+        self.save_state_in_background(remember)
+
+    def on_connect_failed(self, message: ConnectFailed) -> None:
+        self.connect_error = message.reason
+        self._link_ready.set()
+        self.query_one(ConnectionPanel).show_error(message.reason)
+        self.notify(message.reason, title="Not connected", severity="error", timeout=15)
+
+    @work(thread=True, group="state")
+    def save_state_in_background(self, change) -> None:
+        """Write the state atomically without blocking the UI."""
+        state_store.update(change)
+
+    # ----- labs ------------------------------------------------------------------------
+    @property
+    def current_lab(self) -> str:
+        return self.query_one(ContentSwitcher).current.removeprefix("lab-")  # type: ignore[union-attr]
+
+    def show_lab(self, lab_id: str) -> None:
+        """Show a lab and highlight it in the navigator."""
+        switcher = self.query_one(ContentSwitcher)
+        if switcher.current != f"lab-{lab_id}":
+            switcher.current = f"lab-{lab_id}"
+        nav = self.query_one(LabNav)
+        index = lab_index(lab_id)
+        if nav.index != index:
+            nav.index = index
+        if self.state.current_lab != lab_id:
+            self.state.current_lab = lab_id
+
+            def remember(s: state_store.State) -> None:
+                s.current_lab = lab_id
+
+            self.save_state_in_background(remember)
+
+    @on(ListView.Highlighted, "#nav")
+    def _nav_highlighted(self, event: ListView.Highlighted) -> None:
+        if event.item is not None:
+            self.show_lab(event.item.lab.id)  # type: ignore[attr-defined]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Let text widgets keep ←/→ for their cursor.
+        in_text = isinstance(self.focused, Input | TextArea)
+        return not (in_text and action in ("next_lab", "previous_lab"))
+
+    def action_next_lab(self) -> None:
+        self.show_lab(LABS[min(lab_index(self.current_lab) + 1, len(LABS) - 1)].id)
+
+    def action_previous_lab(self) -> None:
+        self.show_lab(LABS[max(lab_index(self.current_lab) - 1, 0)].id)
+
+    def action_goto(self, index: int) -> None:
+        self.show_lab(LABS[index].id)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))
+
+    # ----- checkpoints -----------------------------------------------------------------
+    def view(self, lab_id: str) -> LabView:
+        return self.query_one(f"#lab-{lab_id}", LabView)
+
+    def refresh_progress(self) -> None:
+        """Show the saved results of the current mode on every row and in the navigator."""
+        results = self.state.results(self.target.mode) if self.target else {}
+        nav = self.query_one(LabNav)
+        for lab in LABS:
+            cps = checkpoints.for_lab(lab.id)
+            listing = self.view(lab.id).checkpoint_list
+            for cp in cps:
+                row = listing.row(cp.id)
+                if row.status == RUNNING:
+                    continue
+                rec = results.get(cp.id)
+                if rec:
+                    row.show(rec["status"], rec.get("reason", ""))
+                else:
+                    row.show(PENDING if cp.available else UNBUILT)
+            passed = sum(results.get(cp.id, {}).get("status") == PASSED for cp in cps)
+            nav.item(lab.id).set_progress(passed, len(cps))
+
+    def action_run_checks(self) -> None:
+        self.run_checks(self.current_lab)
+
+    def run_checks(self, lab_id: str) -> None:
+        """Run a lab's checkpoints in a worker; rows show running, then the result."""
+        runnable = [cp for cp in checkpoints.for_lab(lab_id) if cp.available]
+        if not runnable:
+            self.notify(f"{BY_ID[lab_id].name} has no checks to run yet.", severity="warning")
+            return
+        listing = self.view(lab_id).checkpoint_list
+        for cp in runnable:
+            listing.row(cp.id).show(RUNNING)
+        self._run_checks(lab_id, runnable)
+
+    @work(thread=True, group="checks")
+    def _run_checks(self, lab_id: str, runnable: list) -> None:
+        if not self._link_ready.wait(CONNECT_TIMEOUT):
+            self.connect_error = "The app is still connecting; try again in a moment."
+        for cp in runnable:
+            if self.ctx is None:
+                result = CheckResult.fail(self.connect_error or "Not connected.")
+            else:
+                result = checkpoints.run(cp, self.ctx)
+                mode = self.ctx.target.mode
+
+                def record(s: state_store.State, cp_id=cp.id, r=result, m=mode) -> None:
+                    s.record(m, cp_id, r.passed, r.reason)
+
+                state_store.update(record)
+            self.post_message(CheckDone(lab_id, cp.id, result))
+
+    def on_check_done(self, message: CheckDone) -> None:
+        result = message.result
+        if self.target is not None:
+            self.state.record(self.target.mode, message.checkpoint_id, result.passed, result.reason)
+        row = self.view(message.lab_id).checkpoint_list.row(message.checkpoint_id)
+        row.show(PASSED if result.passed else FAILED, result.reason)
+        self.refresh_progress()
+
+    # ----- command palette -------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for lab in LABS:
+            yield SystemCommand(
+                f"Go to {lab.label}", f"Show {lab.name}", partial(self.show_lab, lab.id)
+            )
+            if any(cp.available for cp in checkpoints.for_lab(lab.id)):
+                yield SystemCommand(
+                    f"{lab.name}: run checkpoints",
+                    f"Verify {lab.name}'s checkpoints for real",
+                    partial(self.run_checks, lab.id),
+                )
+            for action in self.view(lab.id).actions():
+                yield SystemCommand(action.title, action.help, action.run)
+        yield SystemCommand("Help", "Show every key binding", self.action_help)
+        yield from super().get_system_commands(screen)
+
+    # ----- quitting --------------------------------------------------------------------
+    def busy(self) -> bool:
+        """Whether work that the learner started is still running."""
+        return any(
+            w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            and w.group not in ("connect", "state", "default")
+            for w in self.workers
+        )
+
+    async def action_quit(self) -> None:
+        if not self.busy():
+            self.exit(0)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit(0)
+
+        self.push_screen(Confirm("Work is still running. Quit anyway?", "Quit", "Stay"), answered)
+
+    def on_unmount(self) -> None:
+        self._shutting_down = True
+        if self._own_sandbox is not None:
+            from dlworkshop.sandbox import lifecycle
+
+            lifecycle.stop(only=self._own_sandbox)  # type: ignore[arg-type]
+            self._own_sandbox = None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of `dlworkshop-tui`."""
+    parser = argparse.ArgumentParser(prog="dlworkshop-tui", description=__doc__)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--sandbox", action="store_true", help="use the offline sandbox")
+    mode.add_argument("--profile", help="AWS profile (standard credential chain)")
+    parser.add_argument("--region", help="AWS region, e.g. us-east-1")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the app; exits 0 when the learner quits."""
+    args = build_parser().parse_args(argv)
+    if args.region:
+        from dlworkshop.errors import UserError
+        from dlworkshop.target import check_region
+
+        try:
+            check_region(args.region)
+        except UserError as exc:
+            parser_error = f"dlworkshop-tui: {exc}"
+            print(parser_error)
+            return 2
+    app = WorkshopApp(sandbox=args.sandbox, profile=args.profile, region=args.region)
+    result = app.run()
+    return result if isinstance(result, int) else (app.return_code or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

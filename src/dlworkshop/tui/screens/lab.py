@@ -1,0 +1,70 @@
+"""The view of one lab: its guide, its actions and its checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Markdown, Static
+
+from dlworkshop import checkpoints
+from dlworkshop.labs import Lab
+from dlworkshop.tui.widgets.checkpoints import CheckpointList
+
+
+@dataclass(frozen=True)
+class LabAction:
+    """Something a lab lets the learner do; each one is also a command-palette entry."""
+
+    title: str
+    help: str
+    run: Callable[[], object]
+
+
+class LabView(Vertical):
+    """Guide text on the left; actions and live checkpoints on the right.
+
+    Later labs subclass this and override `compose_actions` and `actions`; a lab whose
+    actions are not built yet keeps `built = False` and says so on screen.
+    """
+
+    built = False
+    not_built_text = (
+        "This lab's actions are not built yet: read the guide, and its checkpoints will "
+        "run once their checks exist."
+    )
+
+    def __init__(self, lab: Lab) -> None:
+        super().__init__(id=f"lab-{lab.id}", classes="lab-view")
+        self.lab = lab
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.lab.label, classes="lab-title")
+        if not self.built:
+            yield Static(self.not_built_text, classes="not-built")
+        with Horizontal(classes="lab-body"):
+            with VerticalScroll(classes="guide"):
+                yield Markdown(self.lab.guide_text())
+            with VerticalScroll(classes="side"):
+                yield from self.compose_actions()
+                yield CheckpointList(checkpoints.for_lab(self.lab.id), classes="checkpoints")
+                yield Button("Run checks (r)", id=f"run-{self.lab.id}", classes="run-checks")
+
+    def compose_actions(self) -> Iterator:
+        """Widgets for this lab's actions (none until the lab is built)."""
+        yield from ()
+
+    def actions(self) -> list[LabAction]:
+        """This lab's actions, offered in the command palette."""
+        return []
+
+    @property
+    def checkpoint_list(self) -> CheckpointList:
+        return self.query_one(CheckpointList)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == f"run-{self.lab.id}":
+            event.stop()
+            self.app.run_checks(self.lab.id)  # type: ignore[attr-defined]
