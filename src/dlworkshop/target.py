@@ -9,7 +9,7 @@ from dlworkshop.errors import UserError
 
 SANDBOX, AWS = "sandbox", "aws"
 DEFAULT_REGION = "us-east-1"
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_REGION = re.compile(r"^[a-z]{2,5}(-[a-z]+)+-\d+$")
 
 
 @dataclass(frozen=True)

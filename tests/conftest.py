@@ -1,0 +1,101 @@
+"""Shared fixtures: an isolated home per test, no real AWS, one real sandbox per session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from dlworkshop import state as state_store
+
+AWS_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+
+
+def _isolate(env: dict[str, str] | os._Environ, home: Path) -> None:
+    for name in AWS_VARS:
+        env.pop(name, None)
+    env["DLWORKSHOP_HOME"] = str(home)
+    env["XDG_CONFIG_HOME"] = str(home / "xdg-config")
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(home / "no-aws-credentials")
+    env["AWS_CONFIG_FILE"] = str(home / "no-aws-config")
+    # The credential chain must never probe instance metadata from a test.
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+@pytest.fixture(scope="session")
+def sandbox_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """One real sandbox (moto server process) shared by the whole session."""
+    from dlworkshop.sandbox import lifecycle
+
+    home = tmp_path_factory.mktemp("sandbox-home")
+    saved = dict(os.environ)
+    _isolate(os.environ, home)
+    try:
+        info, started = lifecycle.start(owner="tests")
+        assert started
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    yield info.to_record()
+    _isolate(os.environ, home)
+    try:
+        lifecycle.stop()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh DLWORKSHOP_HOME and no AWS credentials for every test."""
+    path = tmp_path / "home"
+    path.mkdir()
+    for name in AWS_VARS:
+        monkeypatch.delenv(name, raising=False)
+    env: dict[str, str] = {}
+    _isolate(env, path)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return path
+
+
+@pytest.fixture
+def sandbox(home: Path, sandbox_info: dict) -> dict:
+    """The session's sandbox, recorded in this test's state so the app and CLI reuse it."""
+
+    def record(s: state_store.State) -> None:
+        s.sandbox = dict(sandbox_info)
+
+    state_store.update(record)
+    return sandbox_info
+
+
+async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Let the app run until `condition()` holds (workers post back asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def env_without_sandbox(home: Path) -> dict[str, str]:
+    """The environment for a subprocess that uses this test's home."""
+    return dict(os.environ)

@@ -1,0 +1,107 @@
+"""The headless CLI: status, sandbox start|status|stop, JSON lines and clear errors."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from helpers import json_lines, run_cli
+
+from dlworkshop.paths import state_file
+
+
+def test_help_lists_the_commands() -> None:
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for word in ("status", "sandbox", "--json", "--profile", "--region"):
+        assert word in out.stdout
+
+
+def test_json_status_against_the_sandbox(sandbox: dict) -> None:
+    out = run_cli("--sandbox", "--json", "status")
+    assert out.returncode == 0, out.stderr
+    events = {e["type"]: e for e in json_lines(out.stdout)}
+    assert events["mode_info"]["mode"] == "sandbox"
+    assert events["mode_info"]["endpoint"] == sandbox["endpoint"]
+    assert events["credentials_info"]["ok"] is True
+    assert events["credentials_info"]["account"] == "123456789012"
+    assert events["stack_info"]["name"] == "dlworkshop"
+    assert events["progress_info"]["total"] >= 10
+
+
+def test_status_without_a_running_sandbox_says_how_to_start_it() -> None:
+    out = run_cli("--sandbox", "--json", "status")
+    assert out.returncode == 0
+    creds = next(e for e in json_lines(out.stdout) if e["type"] == "credentials_info")
+    assert creds["ok"] is False
+    assert "dlworkshop sandbox start" in creds["message"]
+
+
+def test_unknown_profile_and_bad_region_are_explained() -> None:
+    out = run_cli("--profile", "nobody", "--json", "status")
+    assert out.returncode == 0
+    creds = next(e for e in json_lines(out.stdout) if e["type"] == "credentials_info")
+    assert creds["ok"] is False and "nobody" in creds["message"]
+    assert "Traceback" not in out.stderr
+    out = run_cli("--sandbox", "--region", "moon", "status")
+    assert out.returncode == 1
+    assert "not an AWS region name" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_corrupt_state_is_reported_once(home: Path) -> None:
+    state_file().write_text("{oops")
+    first = run_cli("--sandbox", "--json", "status")
+    assert first.returncode == 0
+    warnings = [e for e in json_lines(first.stdout) if e["type"] == "log"]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning"
+    assert list(home.glob("state.json.corrupt-*"))
+    second = run_cli("--sandbox", "--json", "status")
+    assert not [e for e in json_lines(second.stdout) if e["type"] == "log"]
+
+
+def _port_free(endpoint: str) -> bool:
+    url = urlparse(endpoint)
+    with socket.socket() as s:
+        return s.connect_ex((url.hostname, url.port)) != 0
+
+
+def test_sandbox_start_status_stop_leaves_nothing_running() -> None:
+    started = json_lines(run_cli("--json", "sandbox", "start").stdout)
+    status = started[-1]
+    assert status["type"] == "sandbox_status" and status["running"] and status["started"]
+    pid, endpoint = status["pid"], status["endpoint"]
+    assert endpoint.startswith("http://127.0.0.1:")
+
+    # A second start reuses the running one.
+    again = json_lines(run_cli("--json", "sandbox", "start").stdout)[-1]
+    assert again["pid"] == pid and again["started"] is False
+
+    shown = json_lines(run_cli("--json", "sandbox", "status").stdout)[-1]
+    assert shown["running"] and shown["endpoint"] == endpoint
+
+    ok = run_cli("--sandbox", "--json", "status")
+    assert any(e.get("ok") for e in json_lines(ok.stdout) if e["type"] == "credentials_info")
+
+    stopped = run_cli("--json", "sandbox", "stop")
+    assert stopped.returncode == 0
+    assert json_lines(stopped.stdout)[-1] == {
+        "type": "sandbox_status",
+        "running": False,
+        "endpoint": None,
+        "pid": None,
+        "owner": None,
+        "started": False,
+    }
+    assert not Path(f"/proc/{pid}").exists() or "dlworkshop" not in Path(
+        f"/proc/{pid}/cmdline"
+    ).read_text(errors="replace")
+    assert _port_free(endpoint)
+    assert json_lines(run_cli("--json", "sandbox", "status").stdout)[-1]["running"] is False
+
+
+def test_python_dash_m_works() -> None:
+    out = run_cli("--sandbox", "status")
+    assert out.returncode == 0
+    assert "Mode" in out.stdout and "sandbox" in out.stdout

@@ -1,0 +1,54 @@
+"""Sandbox lifecycle: stale records, strangers at a recorded PID, the moto endpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from dlworkshop import state as state_store
+from dlworkshop.context import Context
+from dlworkshop.sandbox import lifecycle
+from dlworkshop.target import SANDBOX, Target
+
+
+def _record(**fields) -> None:
+    state_store.update(lambda s: setattr(s, "sandbox", fields))
+
+
+def test_a_stale_record_is_not_a_running_sandbox() -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _record(pid=dead.pid, endpoint="http://127.0.0.1:9", started_at=0, owner="cli", log="")
+    assert lifecycle.current() is None
+
+
+def test_a_stranger_at_the_recorded_pid_is_not_ours(sandbox: dict) -> None:
+    # Something else holds a live PID (and the endpoint answers): still not our sandbox.
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        _record(pid=stranger.pid, endpoint=sandbox["endpoint"], started_at=0, owner="x", log="")
+        assert lifecycle.current() is None
+        lifecycle.stop()  # must not kill the stranger
+        time.sleep(0.2)
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_the_session_factory_talks_to_moto(sandbox: dict) -> None:
+    ctx = Context(Target(SANDBOX, "eu-west-1", endpoint=sandbox["endpoint"]))
+    sts = ctx.client("sts")
+    assert sts.get_caller_identity()["Account"] == "123456789012"
+    assert ctx.client("sts") is sts  # cached per thread
+    assert ctx.client("ec2").meta.region_name == "eu-west-1"
+
+    seen = []
+
+    import threading
+
+    thread = threading.Thread(target=lambda: seen.append(ctx.client("sts")))
+    thread.start()
+    thread.join()
+    assert seen[0] is not sts  # another thread gets its own session and client

@@ -1,0 +1,254 @@
+"""Pilot tests of the navigator: keys, palette, help, checkpoints, state and quitting."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import wait_until
+from textual.widgets import ContentSwitcher, DataTable, OptionList
+
+from dlworkshop import checkpoints
+from dlworkshop import state as state_store
+from dlworkshop.checkpoints import Checkpoint, CheckResult
+from dlworkshop.paths import state_file
+from dlworkshop.tui.app import WorkshopApp
+from dlworkshop.tui.screens.confirm import Confirm
+from dlworkshop.tui.screens.help import HelpScreen
+from dlworkshop.tui.screens.overview import ConnectionPanel
+from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, UNBUILT
+
+SIZE = (120, 40)
+
+
+def shown(app: WorkshopApp) -> str:
+    return app.query_one(ContentSwitcher).current or ""
+
+
+async def connected(pilot, app: WorkshopApp) -> None:
+    await wait_until(pilot, lambda: app.target is not None or app.connect_error is not None)
+    assert app.connect_error is None, app.connect_error
+
+
+async def test_keys_move_between_labs(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert shown(app) == "lab-overview"
+        await pilot.press("n")
+        assert shown(app) == "lab-lab1"
+        await pilot.press("right")
+        assert shown(app) == "lab-lab2"
+        await pilot.press("p", "left")
+        assert shown(app) == "lab-overview"
+        await pilot.press("left")  # stays on the first lab
+        assert shown(app) == "lab-overview"
+        await pilot.press("5")
+        assert shown(app) == "lab-lab4"
+        await pilot.press("7", "n")  # stays on the last lab
+        assert shown(app) == "lab-appendix"
+        await pilot.press("6")
+        assert shown(app) == "lab-cleanup"
+        # The navigator follows, and up/down in it switch labs too.
+        assert app.query_one("#nav").index == 5
+        await pilot.press("up")
+        assert shown(app) == "lab-lab4"
+
+
+async def test_mouse_click_on_the_navigator(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.click("#nav-lab3")
+        await pilot.pause()
+        assert shown(app) == "lab-lab3"
+
+
+async def test_labs_are_listed_and_unbuilt_labs_say_so(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        text = " ".join(str(item.query_one(".nav-label").render()) for item in app.query("LabItem"))
+        for name in (
+            "Overview",
+            "Lab 1 · Set up AWS",
+            "Lab 2",
+            "Lab 3",
+            "Lab 4",
+            "Cleanup",
+            "Appendix",
+        ):
+            assert name in text
+        await pilot.press("2")
+        view = app.view("lab1")
+        assert view.query(".not-built")
+        assert view.checkpoint_list.row("lab1.stack").status == UNBUILT
+        assert not app.view("overview").query(".not-built")
+
+
+async def test_help_lists_every_binding(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one(DataTable)
+        keys = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
+        for key in ("n / →", "p / ←", "1", "7", "r", "?", "ctrl+p", "q"):
+            assert key in keys
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_palette_has_one_command_per_lab_action(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for lab in ("Overview", "Lab 1", "Lab 2", "Lab 3", "Lab 4", "Cleanup", "Appendix"):
+            assert any(t.startswith(f"Go to {lab}") for t in titles)
+        assert "Overview: run checkpoints" in titles
+        assert "Overview: check the AWS connection" in titles
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Lab 3")
+        options = app.screen.query_one(OptionList)
+
+        def first_is_lab3() -> bool:
+            return options.option_count > 0 and str(
+                options.get_option_at_index(0).prompt
+            ).startswith("Go to Lab 3 · Deploy with ECS")
+
+        await wait_until(pilot, first_is_lab3)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: shown(app) == "lab-lab3")
+
+
+async def test_checkpoints_pass_against_the_sandbox_and_survive_restart(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot, app)
+        panel = str(app.query_one(ConnectionPanel).render())
+        assert sandbox["endpoint"] in panel
+        await pilot.press("r")
+        rows = app.view("overview").checkpoint_list
+        await wait_until(pilot, lambda: rows.row("overview.region").status == PASSED)
+        assert rows.row("overview.credentials").status == PASSED
+        assert "123456789012" in rows.row("overview.credentials").reason
+        assert "2/2" in str(app.query_one("#nav-overview .nav-progress").render())
+    saved = state_store.load().state.results("sandbox")
+    assert saved["overview.credentials"]["status"] == "passed"
+
+    again = WorkshopApp(sandbox=True)
+    async with again.run_test(size=SIZE) as pilot:
+        await connected(pilot, again)
+        rows = again.view("overview").checkpoint_list
+        assert rows.row("overview.credentials").status == PASSED
+        assert rows.row("overview.region").status == PASSED
+
+
+async def test_a_failing_checkpoint_shows_its_reason(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True, region="mars-east-1")
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot, app)
+        assert "mars-east-1" in app.sub_title
+        app.run_checks("overview")
+        rows = app.view("overview").checkpoint_list
+        await wait_until(pilot, lambda: rows.row("overview.region").status == FAILED)
+        reason = rows.row("overview.region").reason
+        assert "mars-east-1 is not a region this account can use" in reason
+        assert "us-east-1" in reason
+        assert "failed" in str(rows.row("overview.region").render())
+        # The app keeps working.
+        await pilot.press("n")
+        assert shown(app) == "lab-lab1"
+
+
+@pytest.fixture
+def registered():
+    """Register extra checkpoints on Lab 2 for a test, then remove them."""
+    ids: list[str] = []
+
+    def add(cp: Checkpoint) -> Checkpoint:
+        ids.append(cp.id)
+        return checkpoints.register(cp)
+
+    yield add
+    for cp_id in ids:
+        checkpoints.unregister(cp_id)
+
+
+async def test_a_check_that_raises_fails_with_the_message(sandbox: dict, registered) -> None:
+    def broken(ctx) -> CheckResult:
+        raise RuntimeError("the registry is not reachable")
+
+    registered(Checkpoint("lab2.test-broken", "lab2", "A broken check", broken))
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot, app)
+        await pilot.press("3", "r")
+        row = app.view("lab2").checkpoint_list.row("lab2.test-broken")
+        await wait_until(pilot, lambda: row.status == FAILED)
+        assert row.reason == "RuntimeError: the registry is not reachable"
+
+
+async def test_quit_asks_first_while_work_is_in_flight(sandbox: dict, registered) -> None:
+    release = threading.Event()
+
+    def slow(ctx) -> CheckResult:
+        release.wait(30)
+        return CheckResult.ok()
+
+    registered(Checkpoint("lab2.test-slow", "lab2", "A slow check", slow))
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot, app)
+        await pilot.press("3", "r")
+        await wait_until(pilot, app.busy)
+        await pilot.press("q")
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("n")  # stay
+        assert not isinstance(app.screen, Confirm)
+        assert app.is_running
+        release.set()
+        row = app.view("lab2").checkpoint_list.row("lab2.test-slow")
+        await wait_until(pilot, lambda: row.status == PASSED)
+        await pilot.press("q")  # nothing in flight: quits at once
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_corrupt_state_gives_one_message_and_a_fresh_start(home: Path, sandbox) -> None:
+    state_file().write_text("not json at all")
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert sum("could not be read" in m for m in messages) == 1
+        assert shown(app) == "lab-overview"
+    kept = list(home.glob("state.json.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "not json at all"
+
+
+async def test_last_lab_is_restored(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await app.workers.wait_for_complete()
+    again = WorkshopApp(sandbox=True)
+    async with again.run_test(size=SIZE):
+        assert shown(again) == "lab-lab3"
+
+
+async def test_the_app_starts_its_own_sandbox_and_stops_it_on_exit() -> None:
+    from dlworkshop.sandbox import lifecycle
+
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot, app)
+        info = lifecycle.current()
+        assert info is not None and info.owner == "tui"
+        assert app.target.endpoint == info.endpoint
+        pid = info.pid
+        await pilot.press("q")
+        await pilot.pause()
+    assert lifecycle.current() is None
+    assert not Path(f"/proc/{pid}").exists() or "sandbox" not in Path(
+        f"/proc/{pid}/cmdline"
+    ).read_text(errors="replace")
