@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable
 from functools import partial
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -29,6 +29,7 @@ from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, PENDING, RUNNING,
 from dlworkshop.tui.widgets.nav import LabNav
 
 CONNECT_TIMEOUT = 90.0
+NARROW = 100  # below this many columns the lab's guide and checkpoints stack
 
 # Which view class shows each lab; later labs register their own subclasses here.
 VIEWS: dict[str, type[LabView]] = {"overview": OverviewView}
@@ -124,6 +125,9 @@ class WorkshopApp(App[int]):
         self.show_lab(start)
         self.query_one(LabNav).focus()
         self.connect()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW, "-narrow")
 
     def _set_subtitle(self, mode: str | None, region: str) -> None:
         label = {None: "connecting…", SANDBOX: "sandbox (offline)"}.get(mode)
