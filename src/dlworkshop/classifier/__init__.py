@@ -1,0 +1,1 @@
+"""MXNet image classification: models, preprocessing, prediction and the model server."""
