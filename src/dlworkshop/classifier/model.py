@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -113,9 +114,12 @@ class Classifier:
 
             self.net = vision.get_model(spec.extra["zoo_name"], pretrained=True, ctx=self.ctx)
         else:
-            self.net = mx.gluon.nn.SymbolBlock.imports(
-                f"{prefix}-symbol.json", ["data"], f"{prefix}-0000.params", ctx=self.ctx
-            )
+            with warnings.catch_warnings():
+                # MXNet warns that it cannot infer the input's dtype; it is float32, as given.
+                warnings.simplefilter("ignore", UserWarning)
+                self.net = mx.gluon.nn.SymbolBlock.imports(
+                    f"{prefix}-symbol.json", ["data"], f"{prefix}-0000.params", ctx=self.ctx
+                )
         self.net.hybridize(static_alloc=True, static_shape=True)
         self.labels = _labels(spec)
         cats = set(spec.cat_labels)

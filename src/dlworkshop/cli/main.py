@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dlworkshop import state as state_store
+from dlworkshop.cli import models
 from dlworkshop.cli.output import Printer
 from dlworkshop.errors import explain
 from dlworkshop.events import Event, Failed, Log
@@ -32,6 +33,18 @@ class SandboxStatus(Event):
         return f"[bold]Sandbox[/] [green]{verb}[/] at {self.endpoint} (PID {self.pid})"
 
 
+def common() -> argparse.ArgumentParser:
+    """Options every command also accepts after its name (`classify x.png --json`)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print one JSON event per line",
+    )
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     parser = argparse.ArgumentParser(
@@ -45,13 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print one JSON event per line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sub.add_parser("status", help="mode, credentials, region, stack and progress")
+    parent = [common()]
+    sub.add_parser("status", parents=parent, help="mode, credentials, region, stack and progress")
 
     sandbox = sub.add_parser("sandbox", help="start, inspect or stop the offline sandbox")
     sandbox_sub = sandbox.add_subparsers(dest="action", metavar="ACTION", required=True)
-    sandbox_sub.add_parser("start", help="start the sandbox in the background (or reuse it)")
-    sandbox_sub.add_parser("status", help="is the sandbox running, and where")
-    sandbox_sub.add_parser("stop", help="stop the sandbox and free its ports")
+    sandbox_sub.add_parser("start", parents=parent, help="start the sandbox in the background")
+    sandbox_sub.add_parser("status", parents=parent, help="is the sandbox running, and where")
+    sandbox_sub.add_parser("stop", parents=parent, help="stop the sandbox and free its ports")
+    models.add_parsers(sub, parent)
     return parser
 
 
@@ -104,6 +119,9 @@ def cmd_sandbox(args: argparse.Namespace, printer: Printer) -> Iterator[Event]:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Iterator[Event]]] = {
     "status": cmd_status,
     "sandbox": cmd_sandbox,
+    "models": models.cmd_models,
+    "classify": models.cmd_classify,
+    "serve": models.cmd_serve,
 }
 
 

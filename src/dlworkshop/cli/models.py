@@ -1,0 +1,132 @@
+"""`dlworkshop models`, `classify` and `serve`: the classifier's commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dlworkshop.events import Event, Log
+
+
+@dataclass(frozen=True)
+class ModelInfo(Event):
+    """One model the registry knows."""
+
+    name: str
+    title: str
+    format: str
+    input_size: int
+    cached: bool
+    default: bool
+
+    def render_text(self) -> str:
+        star = "*" if self.default else " "
+        cached = "[green]cached[/]" if self.cached else "[dim]not fetched[/]"
+        return f"{star} [bold]{self.name:22}[/] {self.input_size:>3}px  {cached}  {self.title}"
+
+
+@dataclass(frozen=True)
+class ModelReady(Event):
+    """A model is fetched, verified (and converted) and ready to load."""
+
+    name: str
+    path: str
+
+    def render_text(self) -> str:
+        return f"[green]✔[/] {self.name} is ready: {self.path}"
+
+
+def add_parsers(sub, parent: list) -> None:
+    """Register the classifier's subcommands."""
+    models = sub.add_parser("models", help="list or fetch the classifier's models")
+    models_sub = models.add_subparsers(dest="action", metavar="ACTION", required=True)
+    models_sub.add_parser("list", parents=parent, help="the models and whether they are cached")
+    fetch = models_sub.add_parser(
+        "fetch", parents=parent, help="download (sha256-checked) and prepare a model"
+    )
+    fetch.add_argument("name")
+
+    classify = sub.add_parser(
+        "classify", parents=parent, help="is it a cat? for files, folders or URLs"
+    )
+    classify.add_argument("sources", nargs="+", metavar="PATH|DIR|URL")
+    classify.add_argument("--model", default=None, help="model name (see `models list`)")
+    classify.add_argument("--endpoint", help="classify through this model server instead")
+    classify.add_argument("--gpu", action="store_true", help="run MXNet on the GPU")
+
+    serve = sub.add_parser("serve", parents=parent, help="TorchServe-compatible model server")
+    serve.add_argument("--model", action="append", help="model to serve (repeatable)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--batch-size", type=int, default=8, help="largest batch (as TorchServe)")
+    serve.add_argument(
+        "--max-batch-delay",
+        type=float,
+        default=5.0,
+        help="milliseconds to wait to fill a batch (as TorchServe)",
+    )
+    serve.add_argument("--max-body-mb", type=int, default=20)
+    serve.add_argument("--gpu", action="store_true")
+    serve.add_argument("--log-level", default="info")
+
+
+def cmd_models(args: argparse.Namespace, printer) -> Iterator[Event]:
+    from dlworkshop.classifier import model as model_mod
+    from dlworkshop.classifier import registry
+
+    if args.action == "list":
+        for spec in registry.all_models().values():
+            folder = model_mod.model_dir(spec)
+            cached = all((folder / a.name).exists() for a in spec.assets)
+            yield ModelInfo(
+                spec.name,
+                spec.title,
+                spec.format,
+                spec.input_size,
+                cached,
+                spec.name == registry.DEFAULT_MODEL,
+            )
+        return
+    spec = registry.get(args.name)
+    prefix = model_mod.prepare(spec, progress=lambda m: printer.emit(Log(m)))
+    yield ModelReady(spec.name, str(prefix.parent))
+
+
+def cmd_classify(args: argparse.Namespace, printer) -> Iterator[Event]:
+    from dlworkshop.classifier import classify, registry
+
+    sources = classify.expand(args.sources)
+    events = classify.classify(
+        sources, args.model or registry.DEFAULT_MODEL, args.endpoint, args.gpu
+    )
+    if args.json or len(sources) < 2 or not sys.stderr.isatty():
+        yield from events
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=printer.console) as bar:
+        task = bar.add_task("Classifying", total=len(sources))
+        for event in events:
+            bar.advance(task)
+            yield event
+
+
+def cmd_serve(args: argparse.Namespace, printer) -> Iterator[Event]:
+    from dlworkshop.classifier import server
+
+    settings = server.Settings(
+        models=tuple(args.model or [server.model_mod.registry.DEFAULT_MODEL]),
+        batch_size=args.batch_size,
+        max_batch_delay_ms=args.max_batch_delay,
+        max_body=args.max_body_mb * 1024 * 1024,
+        gpu=args.gpu,
+    )
+    for name in settings.models:
+        server.model_mod.registry.get(name)  # unknown names fail before anything starts
+    yield Log(
+        f"Serving {', '.join(settings.models)} on http://{args.host}:{args.port} "
+        f"(batch {settings.batch_size}, delay {settings.max_batch_delay_ms:g} ms)"
+    )
+    server.serve(args.host, args.port, settings, args.log_level)
