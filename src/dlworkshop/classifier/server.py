@@ -41,9 +41,9 @@ class HTTPError(Exception):
         super().__init__(message)
         self.code, self.kind, self.message = code, kind, message
 
-    def response(self) -> JSONResponse:
+    def response(self, headers: dict | None = None) -> JSONResponse:
         return JSONResponse(
-            {"code": self.code, "type": self.kind, "message": self.message}, self.code
+            {"code": self.code, "type": self.kind, "message": self.message}, self.code, headers
         )
 
 
@@ -187,9 +187,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return HTTPError(404, "NotFound", f"No such resource: {request.url.path}").response()
 
     async def not_allowed(request: Request, exc: Exception) -> JSONResponse:
-        return HTTPError(
-            405, "MethodNotAllowed", f"{request.method} is not allowed here."
-        ).response()
+        error = HTTPError(405, "MethodNotAllowed", f"{request.method} is not allowed here.")
+        return error.response(getattr(exc, "headers", None))  # keeps the Allow header
 
     async def server_error(request: Request, exc: Exception) -> JSONResponse:
         return HTTPError(500, "InternalServerError", f"{type(exc).__name__}: {exc}").response()
