@@ -198,7 +198,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/ping", ping, methods=["GET"]),
             Route("/models", list_models, methods=["GET"]),
             Route("/models/{model_name}", describe_model, methods=["GET"]),
-            Route("/predictions/{model_name}", predict, methods=["POST", "PUT"]),
+            Route("/predictions/{model_name}", predict, methods=["POST"]),
             Route("/openapi.json", openapi, methods=["GET"]),
         ],
         lifespan=lifespan,
