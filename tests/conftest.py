@@ -12,6 +12,14 @@ import pytest
 
 from dlworkshop import state as state_store
 
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MODELS = Path(os.environ.get("DLWORKSHOP_MODEL_MIRROR") or SHARED / "models")
+PHOTOS = SHARED / "photos"
+needs_models = pytest.mark.skipif(
+    not (MODELS / "SOURCES.md").exists(), reason=f"no model mirror at {MODELS}"
+)
+needs_photos = pytest.mark.skipif(not PHOTOS.is_dir(), reason=f"no photos at {PHOTOS}")
+
 AWS_VARS = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -60,8 +68,14 @@ def sandbox_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         os.environ.update(saved)
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache for the session: models are fetched and converted once."""
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> Path:
     """A fresh DLWORKSHOP_HOME and no AWS credentials for every test."""
     path = tmp_path / "home"
     path.mkdir()
@@ -71,6 +85,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _isolate(env, path)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(model_cache))
+    monkeypatch.setenv("DLWORKSHOP_MODEL_MIRROR", str(MODELS))
     return path
 
 

@@ -36,7 +36,11 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
     except BadImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise BadImage(f"The image is too large to decode safely: {exc}") from None
+        # Pillow's own guard fired while reading the header (it says how many pixels).
+        raise BadImage(
+            f"The image is too large to decode safely; the limit is "
+            f"{max_pixels / 1e6:.0f} megapixels ({exc})"
+        ) from None
     except UnidentifiedImageError:
         raise BadImage(
             "This is not an image in a format we read (JPEG, PNG, BMP, GIF, WebP)."
