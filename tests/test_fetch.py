@@ -58,6 +58,6 @@ def test_a_wrong_checksum_is_refused_and_nothing_is_kept(tmp_path: Path) -> None
 
 def test_a_missing_file_says_where_it_looked(tmp_path: Path) -> None:
     missing = Asset("nope.params", "https://example.invalid/nope.params", "0" * 64, 1)
-    with pytest.raises(UserError, match="Could not fetch nope.params") as info:
+    with pytest.raises(UserError, match=r"Could not fetch nope\.params") as info:
         fetch(missing, tmp_path, mirror=str(tmp_path / "empty"))
     assert "nope.params" in str(info.value)

@@ -87,4 +87,4 @@ def test_resize_crop_and_normalise() -> None:
     assert small.size == (32, 32)
     arr = to_array(img, 255.0, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     assert arr.shape == (3, 224, 224) and arr.dtype == np.float32
-    assert -1.0 <= arr.min() and arr.max() <= 1.0
+    assert arr.min() >= -1.0 and arr.max() <= 1.0
