@@ -68,7 +68,12 @@ for _cp in (
     Checkpoint("lab3.running", "lab3", "The task runs on the cluster"),
     Checkpoint("lab3.tunnel", "lab3", "SSH tunnel to the container instance is open"),
     Checkpoint("lab3.mesh", "lab3", "The instances can reach each other"),
-    Checkpoint("lab4.cat", "lab4", "The endpoint classifies the sample cat as a cat"),
+    Checkpoint(
+        "lab4.cat",
+        "lab4",
+        "The endpoint classifies the sample cat as a cat",
+        "dlworkshop.classifier.checks:check_sample_cat",
+    ),
     Checkpoint("cleanup.empty", "cleanup", "Nothing is left running or billing"),
     Checkpoint("appendix.gpu", "appendix", "MXNet runs on a GPU instance"),
     Checkpoint("appendix.mf", "appendix", "Matrix factorisation model trained"),

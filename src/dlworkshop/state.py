@@ -30,6 +30,8 @@ class State:
     progress: dict[str, dict[str, dict]] = field(default_factory=dict)
     # The running sandbox: {"pid", "endpoint", "started_at", "owner", "log"}.
     sandbox: dict | None = None
+    # Other endpoints by name, e.g. "model_server": {"endpoint", "pid", "owner", ...}.
+    services: dict[str, dict] = field(default_factory=dict)
 
     def results(self, mode: str) -> dict[str, dict]:
         """Checkpoint records for one mode (sandbox progress never counts on real AWS)."""
@@ -68,6 +70,10 @@ class State:
             raise ValueError("'progress' is not a mapping of mode to checkpoint records")
         if state.sandbox is not None and not isinstance(state.sandbox, dict):
             raise ValueError("'sandbox' is not an object")
+        if not isinstance(state.services, dict) or not all(
+            isinstance(v, dict) for v in state.services.values()
+        ):
+            raise ValueError("'services' is not a mapping of name to endpoint records")
         return state
 
 

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
 from dlworkshop import state as state_store
 from dlworkshop.errors import UserError
 from dlworkshop.paths import config_dir, ensure_private_dir
+from dlworkshop.sandbox import processes
 
 START_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
 MARKER = "dlworkshop.sandbox.daemon"
 
 
@@ -52,21 +50,6 @@ class SandboxInfo:
         }
 
 
-def _is_our_process(pid: int) -> bool:
-    """The PID is alive and is a dlworkshop sandbox (not a recycled PID or a stranger)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    except (OSError, IndexError):
-        return False
-    return MARKER in cmdline
-
-
 def _answers(endpoint: str, timeout: float = 2.0) -> bool:
     """The endpoint's moto API answers."""
     try:
@@ -78,7 +61,7 @@ def _answers(endpoint: str, timeout: float = 2.0) -> bool:
 
 def healthy(info: SandboxInfo) -> bool:
     """Our own process is alive and its endpoint answers (a port probe alone can lie)."""
-    return _is_our_process(info.pid) and _answers(info.endpoint)
+    return processes.is_ours(info.pid, MARKER) and _answers(info.endpoint)
 
 
 def current() -> SandboxInfo | None:
@@ -119,7 +102,7 @@ def start(owner: str = "cli", timeout: float = START_TIMEOUT) -> tuple[SandboxIn
             break
     proc.stdout.close()
     if not line:
-        _terminate(proc.pid)
+        processes.terminate(proc.pid, MARKER)
         raise UserError(f"The sandbox did not start within {timeout:.0f} s; see {log_path}.")
     ready = json.loads(line)
     info = SandboxInfo(proc.pid, ready["endpoint"], ready["started_at"], owner, str(log_path))
@@ -129,36 +112,6 @@ def start(owner: str = "cli", timeout: float = START_TIMEOUT) -> tuple[SandboxIn
 
     state_store.update(_record)
     return info, True
-
-
-def _terminate(pid: int) -> bool:
-    """SIGTERM, wait, then SIGKILL; True once the process is gone."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline:
-        if _reap(pid):
-            return True
-        time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return True
-    time.sleep(0.2)
-    return _reap(pid)
-
-
-def _reap(pid: int) -> bool:
-    """True if the process has exited (reaping it if it is our child)."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return True
-    except ChildProcessError:
-        pass
-    return not _is_our_process(pid)
 
 
 def stop(only: SandboxInfo | None = None) -> SandboxInfo | None:
@@ -172,12 +125,12 @@ def stop(only: SandboxInfo | None = None) -> SandboxInfo | None:
             info = None
     if only is not None and (info is None or info.pid != only.pid):
         # Someone else's sandbox is recorded now: stop ours, leave theirs alone.
-        if _is_our_process(only.pid):
-            _terminate(only.pid)
+        if processes.is_ours(only.pid, MARKER):
+            processes.terminate(only.pid, MARKER)
         return only
     stopped = None
-    if info is not None and _is_our_process(info.pid):
-        if not _terminate(info.pid):
+    if info is not None and processes.is_ours(info.pid, MARKER):
+        if not processes.terminate(info.pid, MARKER):
             raise UserError(f"The sandbox (PID {info.pid}) would not stop.")
         stopped = info
 

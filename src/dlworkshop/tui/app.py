@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import signal
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 
 from textual import events, on, work
@@ -24,6 +27,7 @@ from dlworkshop.target import DEFAULT_REGION, SANDBOX, Target
 from dlworkshop.tui.screens.confirm import Confirm
 from dlworkshop.tui.screens.help import HelpScreen
 from dlworkshop.tui.screens.lab import LabView
+from dlworkshop.tui.screens.lab4 import Lab4View
 from dlworkshop.tui.screens.overview import ConnectionPanel, OverviewView
 from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, PENDING, RUNNING, UNBUILT
 from dlworkshop.tui.widgets.nav import LabNav
@@ -32,7 +36,7 @@ CONNECT_TIMEOUT = 90.0
 NARROW = 100  # below this many columns the lab's guide and checkpoints stack
 
 # Which view class shows each lab; later labs register their own subclasses here.
-VIEWS: dict[str, type[LabView]] = {"overview": OverviewView}
+VIEWS: dict[str, type[LabView]] = {"overview": OverviewView, "lab4": Lab4View}
 
 
 class Connected(Message):
@@ -102,8 +106,8 @@ class WorkshopApp(App[int]):
         self.connect_error: str | None = None
         self.ctx = None
         self._link_ready = threading.Event()
-        self._own_sandbox = None
         self._shutting_down = False
+        self._cleanups: list[Callable[[], object]] = []
 
     # ----- layout ---------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -116,6 +120,11 @@ class WorkshopApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # A closed terminal (SIGHUP) or a kill (SIGTERM) still stops what the app started.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._exit_on_signal)
         if self.state_warning:
             self.notify(self.state_warning, title="Progress reset", severity="warning", timeout=15)
         mode = SANDBOX if self.want_sandbox else None
@@ -128,6 +137,10 @@ class WorkshopApp(App[int]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < NARROW, "-narrow")
+
+    def _exit_on_signal(self) -> None:
+        self.run_cleanups()
+        self.exit(0)
 
     def _set_subtitle(self, mode: str | None, region: str) -> None:
         label = {None: "connecting…", SANDBOX: "sandbox (offline)"}.get(mode)
@@ -154,7 +167,7 @@ class WorkshopApp(App[int]):
                 started = info if was_started else None
                 target = target.with_endpoint(info.endpoint)
                 if self._shutting_down and started is not None:
-                    lifecycle.stop(only=started)
+                    lifecycle.stop(only=started)  # the app closed while the sandbox started
                     return
             self.post_message(Connected(target, started))
         except Exception as exc:
@@ -164,7 +177,11 @@ class WorkshopApp(App[int]):
         from dlworkshop.context import Context
 
         self.target = message.target
-        self._own_sandbox = message.started_sandbox
+        if message.started_sandbox is not None:
+            from dlworkshop.sandbox import lifecycle
+
+            started = message.started_sandbox
+            self.add_cleanup(lambda: lifecycle.stop(only=started))  # type: ignore[arg-type]
         self.ctx = Context(self.target, self.state)
         self._link_ready.set()
         self._set_subtitle(self.target.mode, self.target.region)
@@ -217,8 +234,11 @@ class WorkshopApp(App[int]):
 
     @on(ListView.Highlighted, "#nav")
     def _nav_highlighted(self, event: ListView.Highlighted) -> None:
-        if event.item is not None:
-            self.show_lab(event.item.lab.id)  # type: ignore[attr-defined]
+        item = event.item
+        # Highlights arrive after the fact: one that no longer matches the navigator's index
+        # is stale, and following it would bounce between two labs forever.
+        if item is not None and event.list_view.index == lab_index(item.lab.id):  # type: ignore[attr-defined]
+            self.show_lab(item.lab.id)  # type: ignore[attr-defined]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Let text widgets keep ←/→ for their cursor.
@@ -337,13 +357,20 @@ class WorkshopApp(App[int]):
 
         self.push_screen(Confirm("Work is still running. Quit anyway?", "Quit", "Stay"), answered)
 
-    def on_unmount(self) -> None:
-        self._shutting_down = True
-        if self._own_sandbox is not None:
-            from dlworkshop.sandbox import lifecycle
+    def add_cleanup(self, cleanup: Callable[[], object]) -> None:
+        """Run `cleanup` when the app exits (stops what the app started)."""
+        self._cleanups.append(cleanup)
 
-            lifecycle.stop(only=self._own_sandbox)  # type: ignore[arg-type]
-            self._own_sandbox = None
+    def run_cleanups(self) -> None:
+        """Stop what this app started; safe to call more than once."""
+        self._shutting_down = True
+        while self._cleanups:
+            # One failed cleanup must not keep the others from running.
+            with contextlib.suppress(Exception):
+                self._cleanups.pop()()
+
+    def on_unmount(self) -> None:
+        self.run_cleanups()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -369,8 +396,14 @@ def main(argv: list[str] | None = None) -> int:
             parser_error = f"dlworkshop-tui: {exc}"
             print(parser_error)
             return 2
+    from dlworkshop.tui.widgets.photo import prepare_terminal
+
+    prepare_terminal()  # graphics support can only be probed before Textual owns the terminal
     app = WorkshopApp(sandbox=args.sandbox, profile=args.profile, region=args.region)
-    result = app.run()
+    try:
+        result = app.run()
+    finally:
+        app.run_cleanups()
     return result if isinstance(result, int) else (app.return_code or 0)
 
 

@@ -1,0 +1,102 @@
+"""The local model server the app starts on loopback (the sandbox's stand-in for ECS)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from dlworkshop import state as state_store
+from dlworkshop.classifier.registry import DEFAULT_MODEL
+from dlworkshop.errors import UserError
+from dlworkshop.paths import config_dir, ensure_private_dir
+from dlworkshop.sandbox import processes
+
+NAME = "model_server"
+MARKER = "-m dlworkshop serve"
+START_TIMEOUT = 180.0  # the first start fetches and converts the model
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """A running model server."""
+
+    endpoint: str
+    pid: int | None
+    owner: str
+    model: str
+
+    def to_record(self) -> dict:
+        return {"endpoint": self.endpoint, "pid": self.pid, "owner": self.owner,
+                "model": self.model, "started_at": time.time()}  # fmt: skip
+
+
+def ping(endpoint: str, timeout: float = 2.0) -> bool:
+    """The endpoint answers /ping as Healthy."""
+    import httpx
+
+    try:
+        return httpx.get(f"{endpoint}/ping", timeout=timeout).json().get("status") == "Healthy"
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+
+
+def current() -> ServerInfo | None:
+    """The recorded model server, if our process is alive and healthy."""
+    record = state_store.load().state.services.get(NAME)
+    if not record or not record.get("pid"):
+        return None
+    info = ServerInfo(record["endpoint"], int(record["pid"]), record.get("owner", "?"),
+                      record.get("model", DEFAULT_MODEL))  # fmt: skip
+    if processes.is_ours(info.pid, MARKER) and ping(info.endpoint):
+        return info
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(owner: str = "tui", model: str = DEFAULT_MODEL) -> tuple[ServerInfo, bool]:
+    """Reuse the running local model server or start one; (info, started_by_this_call)."""
+    running = current()
+    if running:
+        return running, False
+    port = _free_port()
+    log_path = ensure_private_dir(config_dir()) / "model-server.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dlworkshop", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--model", model, "--log-level", "warning"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=dict(os.environ),
+            start_new_session=True,
+        )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT
+    while not ping(endpoint, 1.0):
+        if proc.poll() is not None:
+            raise UserError(f"The model server stopped while starting; see {log_path}.")
+        if time.monotonic() > deadline:
+            processes.terminate(proc.pid, MARKER)
+            raise UserError(f"The model server did not start in time; see {log_path}.")
+        time.sleep(0.2)
+    info = ServerInfo(endpoint, proc.pid, owner, model)
+    state_store.update(lambda s: s.services.__setitem__(NAME, info.to_record()))
+    return info, True
+
+
+def stop(only: ServerInfo | None = None) -> bool:
+    """Stop the recorded local model server (or only `only`); True if one was stopped."""
+    record = state_store.load().state.services.get(NAME) or {}
+    pid = only.pid if only else record.get("pid")
+    stopped = bool(pid) and processes.is_ours(int(pid), MARKER)
+    if stopped:
+        processes.terminate(int(pid), MARKER)
+    if not only or record.get("pid") == only.pid:
+        state_store.update(lambda s: s.services.pop(NAME, None))
+    return stopped

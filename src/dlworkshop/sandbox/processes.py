@@ -1,0 +1,61 @@
+"""Background helper processes: is a PID really ours, and stopping it cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+STOP_TIMEOUT = 15.0
+
+
+def is_ours(pid: int, marker: str) -> bool:
+    """The PID is alive (not a zombie) and its command line contains `marker`.
+
+    A port probe alone can pass against a stranger left over from an earlier run.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    try:
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    except IndexError:
+        return False
+    return marker in cmdline
+
+
+def _gone(pid: int, marker: str) -> bool:
+    """True once the process has exited (reaping it if it is our child)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return True
+    except ChildProcessError:
+        pass
+    return not is_ours(pid, marker)
+
+
+def terminate(pid: int, marker: str, timeout: float = STOP_TIMEOUT) -> bool:
+    """SIGTERM, wait, then SIGKILL; True once the process is gone."""
+    if not is_ours(pid, marker):
+        _gone(pid, marker)
+        return True
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _gone(pid, marker):
+            return True
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    time.sleep(0.2)
+    return _gone(pid, marker)
