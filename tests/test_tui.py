@@ -230,7 +230,7 @@ async def test_last_lab_is_restored(sandbox: dict) -> None:
     app = WorkshopApp(sandbox=True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
-        await app.workers.wait_for_complete()
+        await wait_until(pilot, lambda: state_store.load().state.current_lab == "lab3")
     again = WorkshopApp(sandbox=True)
     async with again.run_test(size=SIZE):
         assert shown(again) == "lab-lab3"
@@ -252,3 +252,18 @@ async def test_the_app_starts_its_own_sandbox_and_stops_it_on_exit() -> None:
     assert not Path(f"/proc/{pid}").exists() or "sandbox" not in Path(
         f"/proc/{pid}/cmdline"
     ).read_text(errors="replace")
+
+
+async def test_quick_jumps_settle_on_the_last_lab(sandbox: dict) -> None:
+    # Regression: stale highlight messages used to bounce between two labs forever.
+    state_store.update(lambda s: setattr(s, "current_lab", "lab2"))
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5", "3", "6", "2", "6")
+        await pilot.pause(0.5)
+        assert shown(app) == "lab-cleanup"
+        assert app.query_one("#nav").index == 5
+        running = [w for w in app.workers if w.group == "state" and w.is_running]
+        await pilot.pause(0.5)
+        assert shown(app) == "lab-cleanup"
+        assert len(running) < 10

@@ -295,7 +295,7 @@ class WorkshopApp(App[int]):
             listing.row(cp.id).show(RUNNING)
         self._run_checks(lab_id, runnable)
 
-    @work(thread=True, group="checks")
+    @work(thread=True, group="work-checks")
     def _run_checks(self, lab_id: str, runnable: list) -> None:
         if not self._link_ready.wait(CONNECT_TIMEOUT):
             self.connect_error = "The app is still connecting; try again in a moment."
@@ -339,10 +339,13 @@ class WorkshopApp(App[int]):
 
     # ----- quitting --------------------------------------------------------------------
     def busy(self) -> bool:
-        """Whether work that the learner started is still running."""
+        """Whether work that the learner started is still running.
+
+        Such work runs in worker groups named "work-…"; housekeeping (connecting, saving,
+        a directory tree's loader) does not count.
+        """
         return any(
-            w.state in (WorkerState.PENDING, WorkerState.RUNNING)
-            and w.group not in ("connect", "state", "default")
+            w.state in (WorkerState.PENDING, WorkerState.RUNNING) and w.group.startswith("work-")
             for w in self.workers
         )
 

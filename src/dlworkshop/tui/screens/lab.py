@@ -27,7 +27,8 @@ class LabView(Vertical):
     """Guide text on the left; actions and live checkpoints on the right.
 
     Later labs subclass this and override `compose_actions` and `actions`; a lab whose
-    actions are not built yet keeps `built = False` and says so on screen.
+    actions are not built yet keeps `built = False` and says so on screen. Work the learner
+    starts runs in a worker group named "work-…", so quitting asks first while it runs.
     """
 
     built = False

@@ -230,7 +230,7 @@ class Lab4View(LabView):
         self.query_one("#l4-verdict", Verdict).show_waiting("Classifying…")
         self._classify(sources, self.endpoint)
 
-    @work(thread=True, group="lab4", exclusive=True)
+    @work(thread=True, group="work-lab4", exclusive=True)
     def _classify(self, sources: list[str], endpoint: str) -> None:
         from dlworkshop.classifier import classify, preprocess
         from dlworkshop.classifier.registry import DEFAULT_MODEL

@@ -34,6 +34,14 @@ class Verdict(Static):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._verdict: tuple[bool, float, str] | None = None
+        self.plain = ""  # what the box says, as plain text
+
+    def update(self, content="") -> None:
+        if isinstance(content, Group):
+            self.plain = "\n".join(t.plain for t in content.renderables)  # type: ignore[union-attr]
+        else:
+            self.plain = getattr(content, "plain", str(content))
+        super().update(content)
 
     def show_waiting(self, message: str) -> None:
         self._verdict = None
