@@ -52,3 +52,22 @@ def test_the_session_factory_talks_to_moto(sandbox: dict) -> None:
     thread.start()
     thread.join()
     assert seen[0] is not sts  # another thread gets its own session and client
+
+
+def test_a_sandbox_started_for_an_owner_dies_with_it() -> None:
+    from dlworkshop.sandbox import processes
+
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        info, started = lifecycle.start(owner="test", owner_pid=owner.pid)
+        assert started and lifecycle.current() is not None
+        owner.kill()  # the app is killed and cannot clean up
+        owner.wait()
+        deadline = time.monotonic() + 20
+        while processes.is_ours(info.pid, lifecycle.MARKER) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not processes.is_ours(info.pid, lifecycle.MARKER)
+        assert lifecycle.current() is None
+    finally:
+        owner.kill()
+        lifecycle.stop()

@@ -72,7 +72,8 @@ def start(owner: str = "tui", model: str = DEFAULT_MODEL) -> tuple[ServerInfo, b
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dlworkshop", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--model", model, "--log-level", "warning"],
+             "--port", str(port), "--model", model, "--log-level", "warning",
+             "--owner-pid", str(os.getpid())],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=dict(os.environ),
             start_new_session=True,
         )  # fmt: skip

@@ -70,6 +70,7 @@ def add_parsers(sub, parent: list) -> None:
     serve.add_argument("--max-body-mb", type=int, default=20)
     serve.add_argument("--gpu", action="store_true")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--owner-pid", type=int, help=argparse.SUPPRESS)  # exit with this PID
 
 
 def cmd_models(args: argparse.Namespace, printer) -> Iterator[Event]:
@@ -129,4 +130,12 @@ def cmd_serve(args: argparse.Namespace, printer) -> Iterator[Event]:
         f"Serving {', '.join(settings.models)} on http://{args.host}:{args.port} "
         f"(batch {settings.batch_size}, delay {settings.max_batch_delay_ms:g} ms)"
     )
+    if args.owner_pid:
+        import os
+        import signal
+
+        from dlworkshop.sandbox.processes import exit_with
+
+        # Started by the app: stop cleanly (SIGTERM) once the app is gone.
+        exit_with(args.owner_pid, lambda: os.kill(os.getpid(), signal.SIGTERM))
     server.serve(args.host, args.port, settings, args.log_level)

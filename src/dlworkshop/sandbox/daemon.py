@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dlworkshop-sandbox")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--owner-pid", type=int, help="exit when this process is gone")
     args = parser.parse_args(argv)
 
     import logging
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if args.owner_pid:
+        from dlworkshop.sandbox.processes import exit_with
+
+        exit_with(args.owner_pid, stop.set)
     # One line that the parent waits for; nothing else is printed to stdout.
     ready = {"endpoint": f"http://{host}:{port}", "pid": os.getpid(), "started_at": time.time()}
     print(json.dumps(ready), flush=True)

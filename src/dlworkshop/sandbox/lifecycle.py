@@ -76,8 +76,13 @@ def current() -> SandboxInfo | None:
     return info if healthy(info) else None
 
 
-def start(owner: str = "cli", timeout: float = START_TIMEOUT) -> tuple[SandboxInfo, bool]:
-    """Reuse the running sandbox or start one; returns (info, started_by_this_call)."""
+def start(
+    owner: str = "cli", timeout: float = START_TIMEOUT, owner_pid: int | None = None
+) -> tuple[SandboxInfo, bool]:
+    """Reuse the running sandbox or start one; returns (info, started_by_this_call).
+
+    With `owner_pid` the sandbox exits by itself once that process is gone.
+    """
     running = current()
     if running:
         return running, False
@@ -85,7 +90,7 @@ def start(owner: str = "cli", timeout: float = START_TIMEOUT) -> tuple[SandboxIn
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", MARKER],
+            [sys.executable, "-m", MARKER] + (["--owner-pid", str(owner_pid)] if owner_pid else []),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,

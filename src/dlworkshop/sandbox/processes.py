@@ -59,3 +59,28 @@ def terminate(pid: int, marker: str, timeout: float = STOP_TIMEOUT) -> bool:
         return True
     time.sleep(0.2)
     return _gone(pid, marker)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this PID exists (and is not a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    try:
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except IndexError:
+        return False
+
+
+def exit_with(owner_pid: int, on_exit, interval: float = 0.5) -> None:
+    """Call `on_exit` once `owner_pid` is gone: helpers the app started die with it, even
+    when it was killed and could not clean up."""
+    import threading
+
+    def watch() -> None:
+        while alive(owner_pid):
+            time.sleep(interval)
+        on_exit()
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()

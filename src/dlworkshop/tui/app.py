@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
@@ -163,7 +164,7 @@ class WorkshopApp(App[int]):
             if target.is_sandbox:
                 from dlworkshop.sandbox import lifecycle
 
-                info, was_started = lifecycle.start(owner="tui")
+                info, was_started = lifecycle.start(owner="tui", owner_pid=os.getpid())
                 started = info if was_started else None
                 target = target.with_endpoint(info.endpoint)
                 if self._shutting_down and started is not None:
