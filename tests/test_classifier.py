@@ -92,3 +92,33 @@ def test_gpu_without_a_gpu_is_a_clear_error() -> None:
     out = run_cli("classify", "--gpu", str(PHOTOS / "skimage_chelsea.png"))
     assert out.returncode == 1
     assert "sees no GPU" in out.stdout
+
+
+def test_a_model_exported_by_the_training_lab_is_listed_and_used() -> None:
+    import json
+    import shutil
+
+    from dlworkshop.classifier import registry
+
+    # What the training lab writes: symbol + params + a metadata file, in its own folder.
+    base = registry.get("cifar10-resnet20")
+    prefix = model_mod.prepare(base)
+    folder = registry.trained_dir() / "my-cat-net"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(f"{prefix}-symbol.json", folder / "model-symbol.json")
+    shutil.copy(f"{prefix}-0000.params", folder / "model-0000.params")
+    meta = registry.ModelSpec(
+        name="my-cat-net", title="Trained in Lab 4", format="mxnet", assets=(),
+        input_size=32, mean=base.mean, std=base.std, labels=base.labels,
+    ).to_dict()  # fmt: skip
+    (folder / registry.TRAINED_META).write_text(json.dumps(meta))
+    try:
+        listed = {e["name"] for e in json_lines(run_cli("--json", "models", "list").stdout)}
+        assert "my-cat-net" in listed
+        out = run_cli(
+            "--json", "classify", "--model", "my-cat-net", str(PHOTOS / "skimage_chelsea.png")
+        )
+        (event,) = json_lines(out.stdout)
+        assert event["model"] == "my-cat-net" and event["is_cat"] is True
+    finally:
+        shutil.rmtree(folder)
