@@ -32,12 +32,28 @@ Bare().run()
 def time_to_text(command: list[str], text: str, env: dict[str, str]) -> float:
     session = f"bench-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
-                    "env", *[f"{k}={v}" for k, v in env.items()], *command], check=True)
+    subprocess.run(
+        [
+            "tmux",
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "env",
+            *[f"{k}={v}" for k, v in env.items()],
+            *command,
+        ],
+        check=True,
+    )
     try:
         while time.perf_counter() - started < 60:
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                    capture_output=True, text=True).stdout
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
             if text in screen:
                 return time.perf_counter() - started
             time.sleep(0.02)

@@ -84,8 +84,9 @@ class Load:
         return statistics.median(self.latencies_ms)
 
 
-def closed_loop(url: str, images: list[bytes], concurrency: int, requests: int,
-                field: str | None = None) -> Load:
+def closed_loop(
+    url: str, images: list[bytes], concurrency: int, requests: int, field: str | None = None
+) -> Load:
     """`concurrency` clients each send the next photo as soon as their last one answers,
     until `requests` in all have been answered (bounded in count; loopback only)."""
 

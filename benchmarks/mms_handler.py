@@ -56,8 +56,9 @@ class _Model:
                     out[i] = {
                         "is_cat": cat >= self.spec.cat_threshold,
                         "cat_probability": round(cat, 6),
-                        "top_k": [{"label": self.labels[j], "probability": float(row[j])}
-                                  for j in top],  # fmt: skip
+                        "top_k": [
+                            {"label": self.labels[j], "probability": float(row[j])} for j in top
+                        ],
                         "model": self.spec.name,
                     }
         return [json.dumps(item) for item in out]
