@@ -51,10 +51,14 @@ class SandboxInfo:
 
 
 def _answers(endpoint: str, timeout: float = 2.0) -> bool:
-    """The endpoint's moto API answers."""
+    """The endpoint's moto API answers.
+
+    A small, constant-cost call: /moto-api/data.json serialises every backend and fails
+    (HTTP 500) once some resources exist, so it cannot tell a live sandbox from a dead one.
+    """
     try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=timeout) as resp:
-            return resp.status == 200
+        with urllib.request.urlopen(f"{endpoint}/moto-api/config", timeout=timeout) as resp:
+            return 200 <= resp.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
