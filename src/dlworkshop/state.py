@@ -25,6 +25,7 @@ class State:
     region: str | None = None
     stack_name: str = DEFAULT_STACK
     key_path: str | None = None
+    key_name: str | None = None
     current_lab: str | None = None
     # progress[mode][checkpoint id] = {"status": "passed"|"failed", "reason": str, "at": float}
     progress: dict[str, dict[str, dict]] = field(default_factory=dict)
@@ -58,7 +59,7 @@ class State:
             raise ValueError("the top level is not a JSON object")
         known = {f.name for f in fields(cls)}
         state = cls(**{k: v for k, v in data.items() if k in known})
-        for name in ("mode", "profile", "region", "key_path", "current_lab"):
+        for name in ("mode", "profile", "region", "key_path", "key_name", "current_lab"):
             if getattr(state, name) is not None and not isinstance(getattr(state, name), str):
                 raise ValueError(f"{name!r} is not a string")
         if not isinstance(state.stack_name, str) or not state.stack_name:

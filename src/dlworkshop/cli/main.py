@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dlworkshop import state as state_store
-from dlworkshop.cli import models
+from dlworkshop.cli import models, stack
 from dlworkshop.cli.output import Printer
 from dlworkshop.errors import explain
 from dlworkshop.events import Event, Failed, Log
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_sub.add_parser("status", parents=parent, help="is the sandbox running, and where")
     sandbox_sub.add_parser("stop", parents=parent, help="stop the sandbox and free its ports")
     models.add_parsers(sub, parent)
+    stack.add_parsers(sub, parent)
     return parser
 
 
@@ -122,6 +123,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Iterator[Event]]] = 
     "models": models.cmd_models,
     "classify": models.cmd_classify,
     "serve": models.cmd_serve,
+    "stack": stack.cmd_stack,
 }
 
 

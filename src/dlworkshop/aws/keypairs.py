@@ -1,0 +1,62 @@
+"""EC2 key pairs: list, create (private key saved 0600, never shown) or import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlworkshop.atomic import write_atomic
+from dlworkshop.context import Context
+from dlworkshop.errors import UserError
+from dlworkshop.events import Event
+from dlworkshop.paths import config_dir, ensure_private_dir
+
+
+@dataclass(frozen=True)
+class KeyPairReady(Event):
+    """The key pair to use; `path` is where its private key is, when we have it."""
+
+    name: str
+    path: str | None
+    created: bool
+
+    def render_text(self) -> str:
+        where = f", private key in {self.path} (0600)" if self.path else ""
+        verb = "created" if self.created else "using"
+        return f"[bold]Key pair[/] {verb} {self.name}{where}"
+
+
+def keys_dir() -> Path:
+    return ensure_private_dir(config_dir() / "keys")
+
+
+def key_path(ctx: Context, name: str) -> Path:
+    """Where a key pair's private key is kept: one file per region and name."""
+    return keys_dir() / f"{ctx.target.region}-{name}.pem"
+
+
+def list_names(ctx: Context) -> list[str]:
+    """Key pairs in the region."""
+    return sorted(k["KeyName"] for k in ctx.client("ec2").describe_key_pairs()["KeyPairs"])
+
+
+def ensure(ctx: Context, name: str) -> KeyPairReady:
+    """Use the key pair if it exists, else create it and keep its private key (0600)."""
+    path = key_path(ctx, name)
+    if name in list_names(ctx):
+        return KeyPairReady(name, str(path) if path.exists() else None, False)
+    reply = ctx.client("ec2").create_key_pair(KeyName=name, KeyType="ed25519", KeyFormat="pem")
+    # The private key exists only in this reply: write it before anything else can fail.
+    write_atomic(path, reply["KeyMaterial"].encode(), mode=0o600)
+    return KeyPairReady(name, str(path), True)
+
+
+def import_public(ctx: Context, name: str, public_key: Path) -> KeyPairReady:
+    """Import an existing public key (the private key stays where it is)."""
+    try:
+        material = public_key.read_bytes()
+    except OSError as exc:
+        raise UserError(f"Cannot read the public key {public_key}: {exc}") from None
+    ctx.client("ec2").import_key_pair(KeyName=name, PublicKeyMaterial=material)
+    private = public_key.with_suffix("") if public_key.suffix == ".pub" else None
+    return KeyPairReady(name, str(private) if private and private.exists() else None, True)

@@ -1,0 +1,435 @@
+"""Deploy, inspect and delete the workshop's CloudFormation stack, as a stream of events."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dlworkshop import state as state_store
+from dlworkshop.aws.stack_events import ResourceEvent, follow, newest
+from dlworkshop.cfn import template
+from dlworkshop.context import Context
+from dlworkshop.errors import UserError, explain
+from dlworkshop.events import Event, Failed, Log
+
+HEALTHY = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
+BROKEN = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED",
+          "UPDATE_ROLLBACK_FAILED"}  # fmt: skip
+TAG = "dlworkshop:stack"
+
+
+@dataclass(frozen=True)
+class StackPlan(Event):
+    """What deploy is about to do, with which parameters."""
+
+    stack: str
+    action: str  # create, update, reuse, replace
+    parameters: dict = field(default_factory=dict)
+
+    def render_text(self) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in self.parameters.items())
+        shown = f" [dim]({params})[/]" if params else ""
+        return f"[bold]{self.action.capitalize()}[/] stack {self.stack}{shown}"
+
+
+@dataclass(frozen=True)
+class ChangeSet(Event):
+    """The changes an update would make, shown before it runs."""
+
+    stack: str
+    changes: list = field(default_factory=list)
+
+    def render_text(self) -> str:
+        lines = [f"[bold]Changes to {self.stack}[/]"]
+        for c in self.changes:
+            replace = " [red](replacement)[/]" if c.get("replacement") == "True" else ""
+            lines.append(f"  {c['action']:<7} {c['logical_id']} [dim]{c['type']}[/]{replace}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class StackDone(Event):
+    """The stack reached a terminal status; its outputs when it has them."""
+
+    stack: str
+    status: str
+    outputs: dict = field(default_factory=dict)
+
+    def render_text(self) -> str:
+        colour = "green" if self.status in HEALTHY else "red"
+        lines = [f"[bold]Stack {self.stack}[/] [{colour}]{self.status}[/]"]
+        lines += [f"  {k:<22} {v}" for k, v in self.outputs.items()]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ContainerInstances(Event):
+    """The cluster's registered container instances."""
+
+    cluster: str
+    expected: int
+    instances: list = field(default_factory=list)
+
+    def render_text(self) -> str:
+        ok = len(self.instances) >= self.expected
+        colour = "green" if ok else "yellow"
+        lines = [f"[bold]Cluster {self.cluster}[/] [{colour}]{len(self.instances)} of "
+                 f"{self.expected} container instances registered[/]"]  # fmt: skip
+        lines += [f"  {i['ec2_instance_id']} {i['status']} {i.get('public_dns', '')}"
+                  for i in self.instances]  # fmt: skip
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class StackDeleted(Event):
+    """The stack and everything it made are gone."""
+
+    stack: str
+    cleaned_by_sandbox: list = field(default_factory=list)
+
+    def render_text(self) -> str:
+        extra = (f" (the sandbox removed {len(self.cleaned_by_sandbox)} resources moto left)"
+                 if self.cleaned_by_sandbox else "")  # fmt: skip
+        return f"[bold]Stack {self.stack}[/] [green]deleted[/]{extra}"
+
+
+# ---- reading -------------------------------------------------------------------------
+def describe(ctx: Context, stack: str) -> dict | None:
+    """The stack's description, or None if there is no such stack."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return ctx.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+
+
+def outputs(description: dict) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
+
+
+def parameters_of(description: dict) -> dict[str, str]:
+    return {
+        p["ParameterKey"]: p.get("ParameterValue", "") for p in description.get("Parameters", [])
+    }
+
+
+def container_instances(ctx: Context, cluster: str) -> list[dict]:
+    """Registered container instances of a cluster, with their EC2 details."""
+    ecs = ctx.client("ecs")
+    arns = ecs.list_container_instances(cluster=cluster).get("containerInstanceArns", [])
+    if not arns:
+        return []
+    described = ecs.describe_container_instances(cluster=cluster, containerInstances=arns)
+    found = [
+        {"arn": c["containerInstanceArn"], "ec2_instance_id": c["ec2InstanceId"],
+         "status": c["status"], "agent_connected": c.get("agentConnected", False)}
+        for c in described["containerInstances"]
+    ]  # fmt: skip
+    ids = [c["ec2_instance_id"] for c in found]
+    reservations = ctx.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+    dns = {
+        i["InstanceId"]: i.get("PublicDnsName", "") for r in reservations for i in r["Instances"]
+    }
+    for c in found:
+        c["public_dns"] = dns.get(c["ec2_instance_id"], "")
+    return found
+
+
+# ---- deploying -----------------------------------------------------------------------
+def _template_argument(ctx: Context, stack: str, body: str) -> dict[str, str]:
+    """TemplateBody, or a TemplateURL in a private staging bucket for large templates."""
+    if len(body.encode()) <= template.MAX_BODY:
+        return {"TemplateBody": body}
+    s3 = ctx.client("s3")
+    account = ctx.client("sts").get_caller_identity()["Account"]
+    bucket = f"dlworkshop-templates-{account}-{ctx.target.region}"
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError:
+        kwargs: dict[str, Any] = {"Bucket": bucket}
+        if ctx.target.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": ctx.target.region}
+        s3.create_bucket(**kwargs)
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True, "RestrictPublicBuckets": True})  # fmt: skip
+    key = f"{stack}/{hashlib.sha256(body.encode()).hexdigest()[:16]}.yaml"
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ServerSideEncryption="AES256")
+    return {"TemplateURL": f"https://{bucket}.s3.{ctx.target.region}.amazonaws.com/{key}"}
+
+
+def _check_region(ctx: Context) -> None:
+    from dlworkshop.aws.identity import enabled_regions
+
+    regions = enabled_regions(ctx)
+    if ctx.target.region not in regions:
+        raise UserError(
+            f"{ctx.target.region} is not a region this account can use. "
+            f"Pick one of: {', '.join(regions)}."
+        )
+
+
+def _sandbox_resources(ctx: Context, stack: str) -> Iterator[Event]:
+    """moto creates stacks at once and records only stack-level events: show the same
+    per-resource view from list_stack_resources, naming what moto did not report."""
+    summaries = ctx.client("cloudformation").list_stack_resources(StackName=stack)
+    listed = set()
+    for r in summaries["StackResourceSummaries"]:
+        if not r.get("LogicalResourceId"):
+            continue  # a blank row: moto does not model that type
+        listed.add(r["LogicalResourceId"])
+        yield ResourceEvent(r["LogicalResourceId"], r["ResourceType"], r["ResourceStatus"],
+                            "", r.get("PhysicalResourceId", ""))  # fmt: skip
+    missing = {k: v.get("Type", "?") for k, v in template.parsed().get("Resources", {}).items()
+               if k not in listed}  # fmt: skip
+    if missing:
+        named = ", ".join(f"{k} ({t})" for k, t in missing.items())
+        yield Log(f"The sandbox's moto does not model {len(missing)} resources, so they are "
+                  f"not shown: {named}.", "warning")  # fmt: skip
+
+
+def _wait_for_instances(
+    ctx: Context, cluster: str, expected: int, sleep: Callable[[float], None], timeout: float = 600
+) -> Iterator[Event]:
+    deadline = time.monotonic() + timeout
+    delay = 5.0
+    while True:
+        found = container_instances(ctx, cluster)
+        if len(found) >= expected or time.monotonic() > deadline:
+            yield ContainerInstances(cluster, expected, found)
+            return
+        yield Log(f"{len(found)} of {expected} container instances registered; waiting…")
+        sleep(delay)
+        delay = min(delay * 1.5, 30)
+
+
+def deploy(
+    ctx: Context,
+    stack: str,
+    params: dict[str, str],
+    existing: str = "reuse",
+    confirm: Callable[[ChangeSet], bool] = lambda changes: True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Event]:
+    """Create the stack, or update / reuse / replace an existing one, and stream progress.
+
+    existing: "reuse" keeps a healthy stack as it is, "update" applies the parameters
+    through a change set (shown, then `confirm`ed), "replace" deletes a failed stack first.
+    """
+    errors = template.validate(params)
+    if errors:
+        yield Failed("The template refuses these parameters: " + " ".join(errors),
+                     "Fix the values and deploy again; nothing was created.")  # fmt: skip
+        return
+    _check_region(ctx)
+    cfn = ctx.client("cloudformation")
+    current = describe(ctx, stack)
+    status = current["StackStatus"] if current else None
+    stuck = ctx.target.is_sandbox and status == "CREATE_IN_PROGRESS"  # moto failed mid-create
+    if status in BROKEN or stuck:
+        if existing != "replace":
+            yield Failed(f"The stack {stack} is {status} from an earlier deploy that failed.",
+                         "Delete it and deploy again (Lab 1: Delete and retry; CLI: "
+                         "`dlworkshop stack deploy --replace`).")  # fmt: skip
+            return
+        yield StackPlan(stack, "replace", params)
+        for event in delete(ctx, stack, sleep=sleep):
+            yield event
+            if isinstance(event, Failed):
+                return
+        current, status = None, None
+    if status and status in HEALTHY and existing == "reuse":
+        yield StackPlan(stack, "reuse", parameters_of(current))
+        yield from _finish(ctx, stack, sleep)
+        return
+    if status and status not in HEALTHY:  # still in progress: follow it to the end
+        yield Log(f"The stack {stack} is {status}; following it until it finishes.")
+        seen, since = newest(cfn, stack)
+        yield from follow(cfn, current["StackId"], since, seen, sleep=sleep)
+        yield from _finish(ctx, stack, sleep)
+        return
+
+    args = {
+        "StackName": stack,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        "Capabilities": ["CAPABILITY_IAM"],
+        "Tags": [{"Key": TAG, "Value": stack}],
+        **_template_argument(ctx, stack, template.body()),
+    }
+    if current is None:
+        yield StackPlan(stack, "create", params)
+        state_store.update(lambda s: setattr(s, "stack_name", stack))
+        ctx.state.stack_name = stack
+        try:
+            stack_id = cfn.create_stack(**args, OnFailure="ROLLBACK")["StackId"]
+        except Exception as exc:
+            yield from _create_failed(ctx, stack, exc)
+            return
+        seen, since = set(), None
+    else:
+        yield StackPlan(stack, "update", params)
+        changes = _change_set(ctx, stack, args, sleep)
+        if changes is None:
+            yield Log(f"{stack} already matches these parameters: nothing to update.")
+            yield from _finish(ctx, stack, sleep)
+            return
+        yield changes
+        if not confirm(changes):
+            yield Log("Update cancelled; the stack is unchanged.", "warning")
+            cfn.delete_change_set(StackName=stack, ChangeSetName=_CHANGE_SET)
+            return
+        seen, since = newest(cfn, stack)
+        cfn.execute_change_set(StackName=stack, ChangeSetName=_CHANGE_SET)
+        stack_id = current["StackId"]
+    for event in follow(cfn, stack_id, since, seen, sleep=sleep):
+        if ctx.target.is_sandbox and isinstance(event, ResourceEvent) and not event.stack \
+                and event.logical_id == stack and event.status.endswith("_COMPLETE"):  # fmt: skip
+            yield from _sandbox_resources(ctx, stack)
+        yield event
+    yield from _finish(ctx, stack, sleep)
+
+
+_CHANGE_SET = "dlworkshop-update"
+
+
+def _change_set(ctx: Context, stack: str, args: dict, sleep) -> ChangeSet | None:
+    """Create the update's change set and describe it; None when there is nothing to do."""
+    cfn = ctx.client("cloudformation")
+    # Remove a change set left by an earlier, unfinished update (only if there is one:
+    # moto answers a delete of a missing change set with HTTP 500).
+    existing = cfn.list_change_sets(StackName=stack).get("Summaries", [])
+    if any(c["ChangeSetName"] == _CHANGE_SET for c in existing):
+        cfn.delete_change_set(StackName=stack, ChangeSetName=_CHANGE_SET)
+    kwargs = {k: v for k, v in args.items() if k != "Tags"}
+    cfn.create_change_set(**kwargs, Tags=args["Tags"], ChangeSetName=_CHANGE_SET,
+                          ChangeSetType="UPDATE")  # fmt: skip
+    for _ in range(120):
+        described = cfn.describe_change_set(StackName=stack, ChangeSetName=_CHANGE_SET)
+        if described["Status"] in ("CREATE_COMPLETE", "FAILED"):
+            break
+        sleep(2)
+    if described["Status"] == "FAILED":
+        reason = described.get("StatusReason", "")
+        if "didn't contain changes" in reason or "No updates" in reason:
+            cfn.delete_change_set(StackName=stack, ChangeSetName=_CHANGE_SET)
+            return None
+        raise UserError(f"The change set failed: {reason}")
+    changes = [
+        {"action": c["ResourceChange"]["Action"],
+         "logical_id": c["ResourceChange"]["LogicalResourceId"],
+         "type": c["ResourceChange"]["ResourceType"],
+         "replacement": c["ResourceChange"].get("Replacement", "")}
+        for c in described.get("Changes", [])
+    ]  # fmt: skip
+    if not changes:
+        cfn.delete_change_set(StackName=stack, ChangeSetName=_CHANGE_SET)
+        return None
+    return ChangeSet(stack, changes)
+
+
+def _create_failed(ctx: Context, stack: str, exc: Exception) -> Iterator[Event]:
+    reason = explain(exc)
+    if ctx.target.is_sandbox:
+        # moto creates synchronously: a resource failure surfaces here, with no rollback.
+        yield Failed(f"Creating {stack} failed: {reason}",
+                     "The sandbox's CloudFormation (moto) has no rollback, so the stack is "
+                     "left half-created. Delete it and deploy again.")  # fmt: skip
+    else:
+        yield Failed(f"CloudFormation refused the stack: {reason}",
+                     "Nothing was created. Fix the cause and deploy again.")  # fmt: skip
+
+
+def _finish(ctx: Context, stack: str, sleep) -> Iterator[Event]:
+    """Report the final status and outputs; in the sandbox, register the instances."""
+    description = describe(ctx, stack)
+    if description is None:
+        yield Failed(f"The stack {stack} is gone.")
+        return
+    status = description["StackStatus"]
+    outs = outputs(description)
+    yield StackDone(stack, status, outs)
+    if status not in HEALTHY:
+        yield Failed(f"The stack {stack} ended in {status}.",
+                     "See the first failure above; delete the stack and deploy again.")  # fmt: skip
+        return
+    cluster = outs.get("ClusterName")
+    if not cluster:
+        return
+    expected = int(parameters_of(description).get("InstanceCount") or 0)
+    if ctx.target.is_sandbox:
+        from dlworkshop.sandbox.ecs_agent import register_instances
+
+        for instance_id in register_instances(ctx, cluster, outs.get("AutoScalingGroupName", "")):
+            yield Log(f"Sandbox ECS agent: registered {instance_id} with {cluster}.")
+    yield from _wait_for_instances(ctx, cluster, expected, sleep)
+
+
+# ---- deleting ------------------------------------------------------------------------
+def _empty_bucket(ctx: Context, bucket: str) -> int:
+    """Delete every object (and version) so CloudFormation can delete the bucket."""
+    s3 = ctx.client("s3")
+    from botocore.exceptions import ClientError
+
+    removed = 0
+    try:
+        pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket)
+        for page in pages:
+            versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]
+            for start in range(0, len(doomed), 1000):
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start : start + 1000]})
+            removed += len(doomed)
+    except ClientError as exc:
+        if "NoSuchBucket" not in str(exc):
+            raise
+    return removed
+
+
+def delete(
+    ctx: Context, stack: str, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[Event]:
+    """Delete the stack (emptying its buckets first) and confirm nothing is left."""
+    cfn = ctx.client("cloudformation")
+    current = describe(ctx, stack)
+    if current is None:
+        yield Log(f"There is no stack called {stack}; nothing to delete.")
+        yield StackDeleted(stack)
+        return
+    outs = outputs(current)
+    for key in ("InputBucketName", "OutputBucketName"):
+        if outs.get(key):
+            removed = _empty_bucket(ctx, outs[key])
+            yield Log(f"Emptied {outs[key]} ({removed} objects) so it can be deleted.")
+    recorded = [
+        r
+        for r in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+        if r.get("LogicalResourceId")
+    ]
+    stack_id = current["StackId"]
+    seen, since = newest(cfn, stack)
+    if ctx.target.is_sandbox:
+        from dlworkshop.sandbox import stack_cleanup
+
+        yield from stack_cleanup.delete(ctx, stack, recorded)
+        return
+    yield StackPlan(stack, "delete", {})
+    cfn.delete_stack(StackName=stack)
+    last = None
+    for event in follow(cfn, stack_id, since, seen, sleep=sleep):
+        yield event
+        last = event
+    status = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
+    if status == "DELETE_COMPLETE":
+        yield StackDeleted(stack)
+    else:
+        reason = getattr(last, "reason", "")
+        yield Failed(f"Deleting {stack} ended in {status}. {reason}".strip(),
+                     "Fix what blocks it (see above) and delete again.")  # fmt: skip

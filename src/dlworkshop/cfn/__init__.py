@@ -1,0 +1,1 @@
+"""The CloudFormation template(s) and their parameters."""

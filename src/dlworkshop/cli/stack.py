@@ -1,0 +1,133 @@
+"""`dlworkshop stack deploy|status|delete`: Lab 1 from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+
+from dlworkshop import state as state_store
+from dlworkshop.errors import UserError
+from dlworkshop.events import Event, Failed, Log
+
+
+def add_parsers(sub, parent: list) -> None:
+    stack = sub.add_parser("stack", help="Lab 1: the workshop's CloudFormation stack")
+    actions = stack.add_subparsers(dest="action", metavar="ACTION", required=True)
+    deploy = actions.add_parser("deploy", parents=parent, help="create (or update) the stack")
+    deploy.add_argument("--stack", help="stack name (default: the saved one, dlworkshop)")
+    deploy.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a template parameter, e.g. InstanceType=g4dn.xlarge (repeatable)",
+    )
+    how = deploy.add_mutually_exclusive_group()
+    how.add_argument(
+        "--update",
+        action="store_const",
+        dest="existing",
+        const="update",
+        help="update an existing stack (shows a change set first)",
+    )
+    how.add_argument(
+        "--replace",
+        action="store_const",
+        dest="existing",
+        const="replace",
+        help="delete a failed stack, then create it again",
+    )
+    deploy.add_argument("--yes", action="store_true", help="do not ask before changing things")
+    status = actions.add_parser("status", parents=parent, help="status, outputs, instances")
+    status.add_argument("--stack")
+    delete = actions.add_parser("delete", parents=parent, help="delete the stack and its data")
+    delete.add_argument("--stack")
+    delete.add_argument("--yes", action="store_true", help="do not ask first")
+
+
+def _ask(question: str, args: argparse.Namespace) -> bool:
+    if args.yes:
+        return True
+    if args.json or not sys.stdin.isatty():
+        return False
+    from rich.prompt import Confirm
+
+    return Confirm.ask(question, default=False)
+
+
+def _context(args: argparse.Namespace, printer) -> Iterator[Event]:
+    """Yield log lines while resolving; the context ends up in args._ctx."""
+    from dlworkshop.cli.main import _context as resolve
+
+    ctx = resolve(args, printer)
+    if ctx.target.is_sandbox and not ctx.target.endpoint:
+        from dlworkshop.sandbox import lifecycle
+
+        info, _ = lifecycle.start(owner="cli")
+        ctx = type(ctx)(ctx.target.with_endpoint(info.endpoint), ctx.state)
+        yield Log(f"Started the sandbox at {info.endpoint}; `dlworkshop sandbox stop` stops it.")
+    args._ctx = ctx
+
+
+def cmd_stack(args: argparse.Namespace, printer) -> Iterator[Event]:
+    from dlworkshop.aws import stack as ops
+
+    yield from _context(args, printer)
+    ctx = args._ctx
+    name = args.stack or ctx.state.stack_name
+    if args.action == "status":
+        description = ops.describe(ctx, name)
+        if description is None:
+            yield Log(f"There is no stack called {name} in {ctx.target.region}.")
+            return
+        yield ops.StackDone(name, description["StackStatus"], ops.outputs(description))
+        cluster = ops.outputs(description).get("ClusterName")
+        if cluster:
+            expected = int(ops.parameters_of(description).get("InstanceCount") or 0)
+            yield ops.ContainerInstances(cluster, expected, ops.container_instances(ctx, cluster))
+        return
+    if args.action == "delete":
+        if not _ask(f"Delete the stack {name} and everything in its buckets?", args):
+            yield Failed("Not deleted.", "Pass --yes to delete without being asked.")
+            return
+        yield from ops.delete(ctx, name)
+        return
+    yield from _deploy(args, ctx, name)
+
+
+def _deploy(args: argparse.Namespace, ctx, name: str) -> Iterator[Event]:
+    from dlworkshop.aws import keypairs, network
+    from dlworkshop.aws import stack as ops
+
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--param takes KEY=VALUE, not {item!r}.")
+        params[key] = value
+    if "SourceCidr" not in params:
+        cidr, how = network.default_source_cidr(ctx)
+        if cidr is None:
+            raise UserError(f"SourceCidr: {how}, e.g. --param SourceCidr=203.0.113.7/32")
+        params["SourceCidr"] = cidr
+        yield Log(f"SourceCidr {cidr}: {how}.")
+    elif params["SourceCidr"] == "0.0.0.0/0":
+        yield Log("SourceCidr 0.0.0.0/0 opens SSH, the model server and Jupyter to the whole "
+                  "internet.", "warning")  # fmt: skip
+    key_name = params.get("KeyName") or ctx.state.key_name or f"{name}-key"
+    key = keypairs.ensure(ctx, key_name)
+    yield key
+    params["KeyName"] = key.name
+
+    def remember(s: state_store.State) -> None:
+        s.key_name = key.name
+        s.key_path = key.path or s.key_path
+
+    ctx.state.key_name, ctx.state.key_path = key.name, key.path or ctx.state.key_path
+    state_store.update(remember)
+
+    def confirm(changes) -> bool:
+        return _ask(f"Apply these {len(changes.changes)} changes to {name}?", args)
+
+    yield from ops.deploy(ctx, name, params, args.existing or "reuse", confirm)

@@ -1,0 +1,161 @@
+"""Delete the workshop stack in the sandbox and leave nothing behind.
+
+moto's delete_stack fails on the VPC with DependencyViolation and drops the stack record,
+leaving the VPC, subnets, route table, internet gateway, security group and ECS cluster.
+The sandbox records the stack's resources first, asks moto to delete the stack, then
+deletes what is left itself, names each leftover in a log line, and checks they are gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dlworkshop.context import Context
+from dlworkshop.errors import explain
+from dlworkshop.events import Event, Failed, Log
+
+
+def _deregister_all(ctx: Context, cluster: str) -> None:
+    ecs = ctx.client("ecs")
+    for arn in ecs.list_container_instances(cluster=cluster).get("containerInstanceArns", []):
+        ecs.deregister_container_instance(cluster=cluster, containerInstance=arn, force=True)
+
+
+def _exists(ctx: Context, kind: str, pid: str) -> bool:
+    """Whether the physical resource still exists (for the kinds moto leaves behind)."""
+    ec2 = ctx.client("ec2")
+    from botocore.exceptions import ClientError
+
+    try:
+        if kind == "AWS::EC2::VPC":
+            return bool(ec2.describe_vpcs(VpcIds=[pid])["Vpcs"])
+        if kind == "AWS::EC2::Subnet":
+            return bool(ec2.describe_subnets(SubnetIds=[pid])["Subnets"])
+        if kind == "AWS::EC2::RouteTable":
+            return bool(ec2.describe_route_tables(RouteTableIds=[pid])["RouteTables"])
+        if kind == "AWS::EC2::InternetGateway":
+            return bool(
+                ec2.describe_internet_gateways(InternetGatewayIds=[pid])["InternetGateways"]
+            )
+        if kind == "AWS::EC2::SecurityGroup":
+            return bool(ec2.describe_security_groups(GroupIds=[pid])["SecurityGroups"])
+        if kind == "AWS::ECS::Cluster":
+            found = ctx.client("ecs").describe_clusters(clusters=[pid])["clusters"]
+            return any(c["status"] == "ACTIVE" for c in found)
+        if kind == "AWS::AutoScaling::AutoScalingGroup":
+            return bool(ctx.client("autoscaling").describe_auto_scaling_groups(
+                AutoScalingGroupNames=[pid])["AutoScalingGroups"])  # fmt: skip
+        if kind == "AWS::S3::Bucket":
+            ctx.client("s3").head_bucket(Bucket=pid)
+            return True
+        if kind == "AWS::ECR::Repository":
+            return bool(ctx.client("ecr").describe_repositories(repositoryNames=[pid])[
+                "repositories"])  # fmt: skip
+        if kind == "AWS::IAM::Role":
+            ctx.client("iam").get_role(RoleName=pid)
+            return True
+        if kind == "AWS::Logs::LogGroup":
+            groups = ctx.client("logs").describe_log_groups(logGroupNamePrefix=pid)["logGroups"]
+            return any(g["logGroupName"] == pid for g in groups)
+    except ClientError:
+        return False
+    return False  # kinds that go with their parents (routes, associations, ingress rules)
+
+
+def _remover(ctx: Context, kind: str) -> Callable[[str], Any] | None:
+    ec2 = ctx.client("ec2")
+
+    def igw(pid: str) -> None:
+        for gw in ec2.describe_internet_gateways(InternetGatewayIds=[pid])["InternetGateways"]:
+            for att in gw.get("Attachments", []):
+                ec2.detach_internet_gateway(InternetGatewayId=pid, VpcId=att["VpcId"])
+        ec2.delete_internet_gateway(InternetGatewayId=pid)
+
+    def route_table(pid: str) -> None:
+        for table in ec2.describe_route_tables(RouteTableIds=[pid])["RouteTables"]:
+            for assoc in table.get("Associations", []):
+                if not assoc.get("Main"):
+                    ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
+        ec2.delete_route_table(RouteTableId=pid)
+
+    def cluster(pid: str) -> None:
+        _deregister_all(ctx, pid)
+        ctx.client("ecs").delete_cluster(cluster=pid)
+
+    def role(pid: str) -> None:
+        iam = ctx.client("iam")
+        for name in iam.list_role_policies(RoleName=pid)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=pid, PolicyName=name)
+        for pol in iam.list_attached_role_policies(RoleName=pid)["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=pid, PolicyArn=pol["PolicyArn"])
+        for prof in iam.list_instance_profiles_for_role(RoleName=pid)["InstanceProfiles"]:
+            iam.remove_role_from_instance_profile(
+                InstanceProfileName=prof["InstanceProfileName"], RoleName=pid)  # fmt: skip
+            iam.delete_instance_profile(InstanceProfileName=prof["InstanceProfileName"])
+        iam.delete_role(RoleName=pid)
+
+    return {
+        "AWS::AutoScaling::AutoScalingGroup": lambda pid: ctx.client("autoscaling")
+        .delete_auto_scaling_group(AutoScalingGroupName=pid, ForceDelete=True),
+        "AWS::ECS::Cluster": cluster,
+        "AWS::S3::Bucket": lambda pid: ctx.client("s3").delete_bucket(Bucket=pid),
+        "AWS::ECR::Repository": lambda pid: ctx.client("ecr").delete_repository(
+            repositoryName=pid, force=True),
+        "AWS::IAM::Role": role,
+        "AWS::Logs::LogGroup": lambda pid: ctx.client("logs").delete_log_group(logGroupName=pid),
+        "AWS::EC2::SecurityGroup": lambda pid: ec2.delete_security_group(GroupId=pid),
+        "AWS::EC2::Subnet": lambda pid: ec2.delete_subnet(SubnetId=pid),
+        "AWS::EC2::RouteTable": route_table,
+        "AWS::EC2::InternetGateway": igw,
+        "AWS::EC2::VPC": lambda pid: ec2.delete_vpc(VpcId=pid),
+    }.get(kind)  # fmt: skip
+
+
+# Dependents before what they depend on.
+ORDER = [
+    "AWS::AutoScaling::AutoScalingGroup", "AWS::ECS::Cluster", "AWS::S3::Bucket",
+    "AWS::ECR::Repository", "AWS::IAM::Role", "AWS::Logs::LogGroup",
+    "AWS::EC2::SecurityGroup", "AWS::EC2::Subnet", "AWS::EC2::RouteTable",
+    "AWS::EC2::InternetGateway", "AWS::EC2::VPC",
+]  # fmt: skip
+
+
+def delete(ctx: Context, stack: str, recorded: list[dict]) -> Iterator[Event]:
+    """Delete through moto, then remove and verify whatever moto left behind."""
+    from dlworkshop.aws.stack import StackDeleted, StackPlan
+
+    yield StackPlan(stack, "delete", {})
+    for r in recorded:
+        if r["ResourceType"] == "AWS::ECS::Cluster":
+            _deregister_all(ctx, r["PhysicalResourceId"])  # the sandbox registered them
+    try:
+        ctx.client("cloudformation").delete_stack(StackName=stack)
+        yield Log(f"moto deleted the stack {stack}.")
+    except Exception as exc:
+        yield Log(f"moto's delete_stack failed ({explain(exc)}); the sandbox finishes the job.",
+                  "warning")  # fmt: skip
+    cleaned = []
+    for kind in ORDER:
+        for r in recorded:
+            pid = r.get("PhysicalResourceId", "")
+            if r["ResourceType"] != kind or not pid or not _exists(ctx, kind, pid):
+                continue
+            remove = _remover(ctx, kind)
+            assert remove is not None
+            with contextlib.suppress(Exception):
+                remove(pid)
+            if _exists(ctx, kind, pid):
+                yield Failed(f"The sandbox could not delete {kind} {pid} that moto left behind.")
+                return
+            cleaned.append(f"{kind} {pid}")
+            yield Log(f"moto left {r['LogicalResourceId']} ({kind} {pid}); the sandbox deleted it.")
+    leftovers = [
+        r for r in recorded if _exists(ctx, r["ResourceType"], r.get("PhysicalResourceId", ""))
+    ]
+    if leftovers:
+        names = ", ".join(r["LogicalResourceId"] for r in leftovers)
+        yield Failed(f"These resources of {stack} are still there: {names}.")
+        return
+    yield StackDeleted(stack, cleaned)
