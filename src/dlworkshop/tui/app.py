@@ -28,6 +28,7 @@ from dlworkshop.target import DEFAULT_REGION, SANDBOX, Target
 from dlworkshop.tui.screens.confirm import Confirm
 from dlworkshop.tui.screens.help import HelpScreen
 from dlworkshop.tui.screens.lab import LabView
+from dlworkshop.tui.screens.lab1 import Lab1View
 from dlworkshop.tui.screens.lab4 import Lab4View
 from dlworkshop.tui.screens.overview import ConnectionPanel, OverviewView
 from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, PENDING, RUNNING, UNBUILT
@@ -37,7 +38,11 @@ CONNECT_TIMEOUT = 90.0
 NARROW = 100  # below this many columns the lab's guide and checkpoints stack
 
 # Which view class shows each lab; later labs register their own subclasses here.
-VIEWS: dict[str, type[LabView]] = {"overview": OverviewView, "lab4": Lab4View}
+VIEWS: dict[str, type[LabView]] = {
+    "overview": OverviewView,
+    "lab1": Lab1View,
+    "lab4": Lab4View,
+}
 
 
 class Connected(Message):
@@ -199,6 +204,21 @@ class WorkshopApp(App[int]):
             target.region,
         )
         self.save_state_in_background(remember)
+
+    def switch_region(self, region: str) -> None:
+        """Work in another region from now on (the header and the saved state follow)."""
+        from dataclasses import replace
+
+        from dlworkshop.context import Context
+        from dlworkshop.target import check_region
+
+        assert self.target is not None
+        self.target = replace(self.target, region=check_region(region))
+        self.ctx = Context(self.target, self.state)
+        self.state.region = region
+        self._set_subtitle(self.target.mode, region)
+        self.query_one(ConnectionPanel).show_target(self.target)
+        self.save_state_in_background(lambda s: setattr(s, "region", region))
 
     def on_connect_failed(self, message: ConnectFailed) -> None:
         self.connect_error = message.reason

@@ -1,0 +1,350 @@
+"""Lab 1: deploy the workshop's CloudFormation stack and watch it come up."""
+
+from __future__ import annotations
+
+import threading
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widgets import (
+    Button,
+    Collapsible,
+    DataTable,
+    Input,
+    Label,
+    Markdown,
+    RichLog,
+    Select,
+    Static,
+    Switch,
+)
+
+from dlworkshop import checkpoints
+from dlworkshop.cfn import template
+from dlworkshop.tui.screens.lab import LabAction, LabView
+from dlworkshop.tui.widgets.checkpoints import CheckpointList
+from dlworkshop.tui.widgets.resources import ResourceTree
+
+NEW_KEY = "__new__"
+
+
+class FormDefaults(Message):
+    """Key pairs in the region, and the detected source CIDR."""
+
+    def __init__(self, keys: list[str], cidr: str | None, how: str) -> None:
+        super().__init__()
+        self.keys, self.cidr, self.how = keys, cidr, how
+
+
+class StackEvent(Message):
+    """One event from the deploy or delete stream."""
+
+    def __init__(self, event: object) -> None:
+        super().__init__()
+        self.event = event
+
+
+class StackFinished(Message):
+    def __init__(self, ok: bool) -> None:
+        super().__init__()
+        self.ok = ok
+
+
+class Lab1View(LabView):
+    """A form, a Deploy action, a live resource tree, then the outputs."""
+
+    built = True
+
+    def compose(self) -> ComposeResult:
+        params = template.parameters()
+        yield Static(self.lab.label, classes="lab-title")
+        with Horizontal(classes="lab-body"):
+            with VerticalScroll(classes="l1-form"):
+                with Collapsible(title="Guide", collapsed=True):
+                    yield Markdown(self.lab.guide_text())
+                yield Label("Stack name")
+                yield Input(self.app.state.stack_name, id="l1-stack")
+                yield Label("Region")
+                yield Input(id="l1-region", placeholder="e.g. us-east-1")
+                yield Label("Key pair")
+                yield Select([], id="l1-key", prompt="Loading key pairs…", allow_blank=True)
+                yield Label("Instance type")
+                yield Input(
+                    params["InstanceType"].default or "",
+                    id="l1-type",
+                    suggester=SuggestFromList(params["InstanceType"].allowed_values),
+                )
+                yield Label("Instance count")
+                yield Input(params["InstanceCount"].default or "2", id="l1-count", type="integer")
+                with Horizontal(classes="l1-switches"):
+                    yield Label("Spot")
+                    yield Switch(False, id="l1-spot")
+                    yield Label("GPU")
+                    yield Switch(False, id="l1-gpu")
+                yield Label("Source CIDR (who may reach SSH, 8080 and 8888)")
+                yield Input(id="l1-cidr", placeholder="detecting your address…")
+                yield Static("", id="l1-cidr-note", classes="dim")
+                with Horizontal(classes="l1-buttons"):
+                    yield Button("Deploy", id="l1-deploy", variant="primary")
+                    yield Button("Delete stack", id="l1-delete", variant="error")
+            with VerticalScroll(classes="l1-progress"):
+                yield Static("Resources", classes="panel-title")
+                yield ResourceTree(id="l1-resources")
+                yield Static("", id="l1-failure", classes="failure")
+                yield RichLog(id="l1-log", wrap=True, markup=True, max_lines=200, min_width=20)
+                yield Static("Outputs", classes="panel-title")
+                yield DataTable(id="l1-outputs", show_cursor=False, zebra_stripes=True)
+                yield CheckpointList(checkpoints.for_lab(self.lab.id), classes="checkpoints")
+                yield Button("Run checks (r)", id=f"run-{self.lab.id}", classes="run-checks")
+
+    def on_mount(self) -> None:
+        self.query_one("#l1-outputs", DataTable).add_columns("Output", "Value")
+        self.query_one("#l1-failure").display = False
+        self._loaded = False
+
+    def on_show(self) -> None:
+        if not self._loaded and self.app.target is not None:
+            self._loaded = True
+            self.query_one("#l1-region", Input).value = self.app.target.region
+            self._load_defaults()
+        elif self.app.target is None:
+            self.set_timer(0.5, self.on_show)
+
+    def actions(self) -> list[LabAction]:
+        return [
+            LabAction("Lab 1: deploy the stack", "Create or update the workshop's stack",
+                      self.start_deploy),
+            LabAction("Lab 1: delete the stack", "Delete the stack and its data",
+                      self.start_delete),
+        ]  # fmt: skip
+
+    @work(thread=True, group="lab1-form")
+    def _load_defaults(self) -> None:
+        from dlworkshop.aws import keypairs, network
+        from dlworkshop.errors import explain
+
+        try:
+            keys = keypairs.list_names(self.app.ctx)
+        except Exception as exc:
+            self.app.call_from_thread(self.app.notify, explain(exc), severity="error")
+            keys = []
+        cidr, how = network.default_source_cidr(self.app.ctx)
+        self.post_message(FormDefaults(keys, cidr, how))
+
+    def on_form_defaults(self, message: FormDefaults) -> None:
+        stack = self.query_one("#l1-stack", Input).value or "dlworkshop"
+        saved = self.app.state.key_name
+        options = [(f"Create new: {stack}-key", NEW_KEY)] + [(k, k) for k in message.keys]
+        select = self.query_one("#l1-key", Select)
+        select.set_options(options)
+        select.value = saved if saved in message.keys else NEW_KEY
+        cidr_box = self.query_one("#l1-cidr", Input)
+        if message.cidr and not cidr_box.value:
+            cidr_box.value = message.cidr
+        self.query_one("#l1-cidr-note", Static).update(message.how)
+
+    @on(Input.Changed, "#l1-cidr")
+    def _cidr_changed(self, event: Input.Changed) -> None:
+        if event.value.strip() == "0.0.0.0/0":
+            self.query_one("#l1-cidr-note", Static).update(
+                "[b red]0.0.0.0/0 opens SSH, the model server and Jupyter to the whole internet.[/]"
+            )
+
+    # ----- deploying ------------------------------------------------------------------
+    def form(self) -> tuple[str, str, dict[str, str]]:
+        """(stack, region, template parameters) from the form."""
+        stack = self.query_one("#l1-stack", Input).value.strip() or "dlworkshop"
+        region = self.query_one("#l1-region", Input).value.strip()
+        key = self.query_one("#l1-key", Select).value
+        params = {
+            "KeyName": f"{stack}-key" if key in (NEW_KEY, Select.BLANK, None) else str(key),
+            "InstanceType": self.query_one("#l1-type", Input).value.strip(),
+            "InstanceCount": self.query_one("#l1-count", Input).value.strip(),
+            "UseSpot": str(self.query_one("#l1-spot", Switch).value).lower(),
+            "UseGpu": str(self.query_one("#l1-gpu", Switch).value).lower(),
+            "SourceCidr": self.query_one("#l1-cidr", Input).value.strip(),
+        }
+        return stack, region, params
+
+    @on(Button.Pressed, "#l1-deploy")
+    def _deploy_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.start_deploy()
+
+    @on(Button.Pressed, "#l1-delete")
+    def _delete_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.start_delete()
+
+    def _reset_progress(self) -> None:
+        self.query_one(ResourceTree).clear()
+        self.query_one("#l1-failure").display = False
+        self.query_one("#l1-log", RichLog).clear()
+        self.query_one("#l1-outputs", DataTable).clear()
+
+    def start_deploy(self) -> None:
+        if self.app.ctx is None:
+            self.app.notify("Still connecting; try again in a moment.", severity="warning")
+            return
+        stack, region, params = self.form()
+        if region and region != self.app.target.region:
+            try:
+                self.app.switch_region(region)
+            except Exception as exc:
+                from dlworkshop.errors import explain
+
+                self.app.notify(explain(exc), title="Region", severity="error")
+                return
+        self._reset_progress()
+        self._deploy(stack, params)
+
+    def start_delete(self) -> None:
+        if self.app.ctx is None:
+            return
+        stack, _, _ = self.form()
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._reset_progress()
+                self._delete(stack)
+
+        from dlworkshop.tui.screens.confirm import Confirm
+
+        self.app.push_screen(
+            Confirm(f"Delete the stack {stack}, its buckets' contents and its instances?",
+                    "Delete", "Keep"),
+            answered,
+        )  # fmt: skip
+
+    def ask(self, question: str, yes: str, no: str) -> bool:
+        """Ask from a worker thread and wait for the answer."""
+        from dlworkshop.tui.screens.confirm import Confirm
+
+        answer: list[bool] = []
+        done = threading.Event()
+
+        def show() -> None:
+            def answered(result: bool | None) -> None:
+                answer.append(bool(result))
+                done.set()
+
+            self.app.push_screen(Confirm(question, yes, no), answered)
+
+        self.app.call_from_thread(show)
+        done.wait()
+        return answer[0]
+
+    @work(thread=True, group="work-lab1", exclusive=True)
+    def _deploy(self, stack: str, params: dict[str, str]) -> None:
+        from dlworkshop import state as state_store
+        from dlworkshop.aws import keypairs
+        from dlworkshop.aws import stack as ops
+        from dlworkshop.errors import explain
+        from dlworkshop.events import Failed, Log
+
+        ctx = self.app.ctx
+        ok = False
+        try:
+            existing = "reuse"
+            current = ops.describe(ctx, stack)
+            if current and current["StackStatus"] in ops.HEALTHY:
+                update = self.ask(
+                    f"The stack {stack} already exists ({current['StackStatus']}). Update it "
+                    "with these parameters, or reuse it as it is?",
+                    "Update",
+                    "Reuse",
+                )
+                existing = "update" if update else "reuse"
+            elif current and (
+                current["StackStatus"] in ops.BROKEN
+                or (ctx.target.is_sandbox and current["StackStatus"] == "CREATE_IN_PROGRESS")
+            ):
+                if not self.ask(
+                    f"The stack {stack} is {current['StackStatus']} from a failed "
+                    "deploy. Delete it and deploy again?",
+                    "Delete and retry",
+                    "Cancel",
+                ):
+                    self.post_message(StackEvent(Log("Nothing changed.")))
+                    return
+                existing = "replace"
+            if not template.validate(params):
+                key = keypairs.ensure(ctx, params["KeyName"])
+                self.post_message(StackEvent(key))
+
+                def remember(s: state_store.State) -> None:
+                    s.key_name, s.key_path = key.name, key.path or s.key_path
+
+                ctx.state.key_name = key.name
+                ctx.state.key_path = key.path or ctx.state.key_path
+                state_store.update(remember)
+
+            def confirm(changes) -> bool:
+                self.post_message(StackEvent(changes))
+                return self.ask(f"Apply these {len(changes.changes)} changes to {stack}?",
+                                "Apply", "Cancel")  # fmt: skip
+
+            ok = True
+            for event in ops.deploy(ctx, stack, params, existing, confirm):
+                ok = ok and not isinstance(event, Failed)
+                self.post_message(StackEvent(event))
+        except Exception as exc:
+            ok = False
+            self.post_message(StackEvent(Failed(explain(exc))))
+        self.post_message(StackFinished(ok))
+
+    @work(thread=True, group="work-lab1", exclusive=True)
+    def _delete(self, stack: str) -> None:
+        from dlworkshop.aws import stack as ops
+        from dlworkshop.errors import explain
+        from dlworkshop.events import Failed
+
+        ok = True
+        try:
+            for event in ops.delete(self.app.ctx, stack):
+                ok = ok and not isinstance(event, Failed)
+                self.post_message(StackEvent(event))
+        except Exception as exc:
+            ok = False
+            self.post_message(StackEvent(Failed(explain(exc))))
+        self.post_message(StackFinished(ok))
+
+    # ----- showing events -------------------------------------------------------------
+    def on_stack_event(self, message: StackEvent) -> None:
+        from dlworkshop.aws.keypairs import KeyPairReady
+        from dlworkshop.aws.stack import ChangeSet, ContainerInstances, StackDone, StackPlan
+        from dlworkshop.aws.stack_events import FailureReason, ResourceEvent
+        from dlworkshop.events import Failed, Log
+
+        event = message.event
+        log = self.query_one("#l1-log", RichLog)
+        if isinstance(event, ResourceEvent):
+            self.query_one(ResourceTree).update_resource(
+                event.stack, event.logical_id, event.resource_type, event.status, event.reason
+            )
+        elif isinstance(event, FailureReason):
+            failure = self.query_one("#l1-failure", Static)
+            failure.update(f"First failure: {event.logical_id} ({event.resource_type}): "
+                           f"{event.reason}")  # fmt: skip
+            failure.display = True
+        elif isinstance(event, Failed):
+            failure = self.query_one("#l1-failure", Static)
+            failure.update(f"{event.message}\n{event.hint}".strip())
+            failure.display = True
+            self.app.notify(event.message, title="Lab 1", severity="error", timeout=12)
+        elif isinstance(event, StackDone):
+            table = self.query_one("#l1-outputs", DataTable)
+            table.clear()
+            for key, value in event.outputs.items():
+                table.add_row(key, value)
+            log.write(event.render_text().splitlines()[0])
+        elif isinstance(event, Log):
+            log.write(("[yellow]" if event.level == "warning" else "") + event.message)
+        elif isinstance(event, KeyPairReady | StackPlan | ChangeSet | ContainerInstances):
+            log.write(event.render_text())
+
+    def on_stack_finished(self, message: StackFinished) -> None:
+        self.app.run_checks(self.lab.id)  # a real check of what the deploy claims

@@ -1,0 +1,94 @@
+"""A live resource tree, in the style of AWS Copilot's deploy progress."""
+
+from __future__ import annotations
+
+import time
+
+from rich.table import Table
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widgets import Static
+
+COLOURS = {"COMPLETE": "green", "FAILED": "red", "IN_PROGRESS": "yellow"}
+
+
+def status_style(status: str) -> str:
+    if status.endswith("_FAILED") or status.startswith("ROLLBACK") or "ROLLBACK_" in status:
+        return "red"
+    for suffix, colour in COLOURS.items():
+        if status.endswith(suffix):
+            return colour
+    return ""
+
+
+class ResourceRow(Static):
+    """One resource: logical ID, type, coloured status, elapsed time, and a failure reason."""
+
+    def __init__(self, logical_id: str, resource_type: str, depth: int) -> None:
+        super().__init__(classes="resource-row")
+        self.logical_id, self.resource_type, self.depth = logical_id, resource_type, depth
+        self.status, self.reason = "", ""
+        self.started = time.monotonic()
+        self.finished: float | None = None
+
+    def set_status(self, status: str, reason: str) -> None:
+        self.status = status
+        if status.endswith(("_COMPLETE", "_FAILED")):
+            self.finished = self.finished or time.monotonic()
+        else:
+            self.finished = None
+        self.reason = reason if status.endswith("_FAILED") else ""
+        self.set_class(bool(self.reason), "-failed")
+        self.refresh()
+
+    def render(self) -> Table:
+        elapsed = (self.finished or time.monotonic()) - self.started
+        style = status_style(self.status)
+        marker = {"green": "✔", "red": "✘", "yellow": "◔"}.get(style, "·")
+        grid = Table.grid(padding=(0, 1), expand=True)
+        show_type = self.size.width >= 60  # a narrow pane keeps the names readable instead
+        grid.add_column(ratio=5, no_wrap=True, overflow="ellipsis")
+        if show_type:
+            grid.add_column(ratio=3, no_wrap=True, overflow="ellipsis")
+        grid.add_column(no_wrap=True)
+        grid.add_column(justify="right", no_wrap=True, width=5)
+        name = Text("  " * self.depth)
+        name.append(f"{marker} ", style=style)
+        name.append(self.logical_id, style="bold")
+        kind = [Text(self.resource_type.removeprefix("AWS::"), style="dim")] if show_type else []
+        grid.add_row(
+            name, *kind, Text(self.status, style=style), Text(f"{elapsed:.0f}s", style="dim")
+        )
+        if self.reason:  # wrapped under the failed row
+            blanks = [""] * (len(grid.columns) - 1)
+            grid.add_row(Text(f"{'  ' * self.depth}  └ {self.reason}", style="red"), *blanks)
+            grid.columns[0].no_wrap = False
+        return grid
+
+
+class ResourceTree(Vertical):
+    """Rows keyed by (nested stack, logical ID); nested stacks' resources are indented."""
+
+    def compose(self):
+        yield Static("No deploy yet.", classes="dim resources-empty")
+
+    def clear(self) -> None:
+        self.remove_children()
+        self.mount(Static("Starting…", classes="dim resources-empty"))
+
+    def update_resource(self, stack: str, logical_id: str, resource_type: str, status: str,
+                        reason: str) -> None:  # fmt: skip
+        for empty in self.query(".resources-empty"):
+            empty.remove()
+        key = f"res-{stack}-{logical_id}".replace(".", "_").replace("/", "_").replace(":", "_")
+        found = self.query(f"#{key}")
+        if found:
+            row = found.first(ResourceRow)
+        else:
+            row = ResourceRow(logical_id, resource_type, 1 if stack else 0)
+            row.id = key
+            self.mount(row)
+        row.set_status(status, reason)
+
+    def rows(self) -> list[ResourceRow]:
+        return list(self.query(ResourceRow))
