@@ -71,13 +71,20 @@ def unregister(checkpoint_id: str) -> None:
     _REGISTRY.pop(checkpoint_id, None)
 
 
+def _load_labs() -> None:
+    # The labs register their checkpoints when imported; make sure they have been.
+    import dlworkshop.labs  # noqa: F401
+
+
 def get(checkpoint_id: str) -> Checkpoint:
     """One checkpoint by id."""
+    _load_labs()
     return _REGISTRY[checkpoint_id]
 
 
 def for_lab(lab_id: str) -> list[Checkpoint]:
     """A lab's checkpoints, in registration order."""
+    _load_labs()
     return [c for c in _REGISTRY.values() if c.lab == lab_id]
 
 

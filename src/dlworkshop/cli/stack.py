@@ -100,6 +100,7 @@ def _deploy(args: argparse.Namespace, ctx, name: str) -> Iterator[Event]:
     from dlworkshop.aws import keypairs, network
     from dlworkshop.aws import stack as ops
 
+    ops.check_region(ctx)  # before a key pair is created in the wrong place
     params = {}
     for item in args.param:
         key, sep, value = item.partition("=")

@@ -122,9 +122,40 @@ ORDER = [
 ]  # fmt: skip
 
 
+def discover(ctx: Context, stack: str) -> list[dict]:
+    """The stack's EC2 network resources, found by the tags CloudFormation puts on them.
+
+    For a stack whose create failed in moto, list_stack_resources itself fails (moto
+    re-runs the failing resource), so the tags are the only record of what was made.
+    """
+    ec2 = ctx.client("ec2")
+    tag = [{"Name": "tag:aws:cloudformation:stack-name", "Values": [stack]}]
+
+    def logical(item: dict) -> str:
+        tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
+        return tags.get("aws:cloudformation:logical-id", "?")
+
+    found = []
+    for kind, call, key, pid in (
+        ("AWS::EC2::VPC", ec2.describe_vpcs, "Vpcs", "VpcId"),
+        ("AWS::EC2::Subnet", ec2.describe_subnets, "Subnets", "SubnetId"),
+        ("AWS::EC2::RouteTable", ec2.describe_route_tables, "RouteTables", "RouteTableId"),
+        ("AWS::EC2::InternetGateway", ec2.describe_internet_gateways, "InternetGateways",
+         "InternetGatewayId"),
+        ("AWS::EC2::SecurityGroup", ec2.describe_security_groups, "SecurityGroups", "GroupId"),
+    ):  # fmt: skip
+        for item in call(Filters=tag)[key]:
+            found.append({"ResourceType": kind, "PhysicalResourceId": item[pid],
+                          "LogicalResourceId": logical(item)})  # fmt: skip
+    return found
+
+
 def delete(ctx: Context, stack: str, recorded: list[dict]) -> Iterator[Event]:
     """Delete through moto, then remove and verify whatever moto left behind."""
     from dlworkshop.aws.stack import StackDeleted, StackPlan
+
+    known = {r.get("PhysicalResourceId") for r in recorded}
+    recorded = recorded + [r for r in discover(ctx, stack) if r["PhysicalResourceId"] not in known]
 
     yield StackPlan(stack, "delete", {})
     for r in recorded:

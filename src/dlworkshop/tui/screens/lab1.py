@@ -248,6 +248,7 @@ class Lab1View(LabView):
         ctx = self.app.ctx
         ok = False
         try:
+            ops.check_region(ctx)  # before a key pair is created in the wrong place
             existing = "reuse"
             current = ops.describe(ctx, stack)
             if current and current["StackStatus"] in ops.HEALTHY:
