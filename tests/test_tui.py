@@ -77,11 +77,12 @@ async def test_labs_are_listed_and_unbuilt_labs_say_so(sandbox: dict) -> None:
             "Appendix",
         ):
             assert name in text
-        await pilot.press("2")
-        view = app.view("lab1")
+        await pilot.press("3")
+        view = app.view("lab2")
         assert view.query(".not-built")
-        assert view.checkpoint_list.row("lab1.stack").status == UNBUILT
-        assert not app.view("overview").query(".not-built")
+        assert view.checkpoint_list.row("lab2.built").status == UNBUILT
+        for built in ("overview", "lab1", "lab4"):
+            assert not app.view(built).query(".not-built")
 
 
 async def test_help_lists_every_binding(sandbox: dict) -> None:
