@@ -58,6 +58,26 @@ class ModelSpec:
         return cls(**data)
 
 
+def _cifar(depth: int, symbol_sha: str, symbol_size: int, params_sha: str,
+           params_size: int) -> ModelSpec:  # fmt: skip
+    """A GluonCV CIFAR-10 ResNet exported as an MXNet SymbolBlock."""
+    stem = f"cifar_resnet{depth}_v1"
+    return ModelSpec(
+        name=f"cifar10-resnet{depth}",
+        title=f"ResNet-{depth} v1, CIFAR-10 (GluonCV)",
+        format="mxnet",
+        assets=(
+            Asset(f"{stem}-symbol.json", f"{WEB_DATA}/{stem}-symbol.json", symbol_sha, symbol_size),
+            Asset(f"{stem}-0000.params", f"{WEB_DATA}/{stem}-0000.params", params_sha, params_size),
+        ),
+        input_size=32,
+        mean=(0.4914, 0.4822, 0.4465),
+        std=(0.2023, 0.1994, 0.2010),
+        labels=CIFAR10_LABELS,
+        source="github.com/dmlc/web-data @ 0818ee57, Apache-2.0",
+    )
+
+
 BUILTIN: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -88,53 +108,19 @@ BUILTIN: dict[str, ModelSpec] = {
             cat_labels=IMAGENET_CATS,
             source="github.com/google-coral/test_data @ 104342d2, Apache-2.0",
         ),
-        ModelSpec(
-            name="cifar10-resnet20",
-            title="ResNet-20 v1, CIFAR-10 (GluonCV)",
-            format="mxnet",
-            assets=(
-                Asset(
-                    "cifar_resnet20_v1-symbol.json",
-                    f"{WEB_DATA}/cifar_resnet20_v1-symbol.json",
-                    "ae91a457205d42c828e4dd7784b038c46011a3b4d749f81eeed6ee02ff648a3f",
-                    67568,
-                ),
-                Asset(
-                    "cifar_resnet20_v1-0000.params",
-                    f"{WEB_DATA}/cifar_resnet20_v1-0000.params",
-                    "29cb7203f9d2ef56df924382db83ca702f35a94ad01180059e8b940666b1a3cc",
-                    1105597,
-                ),
-            ),
-            input_size=32,
-            mean=(0.4914, 0.4822, 0.4465),
-            std=(0.2023, 0.1994, 0.2010),
-            labels=CIFAR10_LABELS,
-            source="github.com/dmlc/web-data @ 0818ee57, Apache-2.0",
+        _cifar(
+            20,
+            "ae91a457205d42c828e4dd7784b038c46011a3b4d749f81eeed6ee02ff648a3f",
+            67568,
+            "29cb7203f9d2ef56df924382db83ca702f35a94ad01180059e8b940666b1a3cc",
+            1105597,
         ),
-        ModelSpec(
-            name="cifar10-resnet56",
-            title="ResNet-56 v1, CIFAR-10 (GluonCV)",
-            format="mxnet",
-            assets=(
-                Asset(
-                    "cifar_resnet56_v1-symbol.json",
-                    f"{WEB_DATA}/cifar_resnet56_v1-symbol.json",
-                    "90d09df93c2e527e9d174e553403ec6de52e4f07ba4ea362c9c16c4fcefe6562",
-                    183055,
-                ),
-                Asset(
-                    "cifar_resnet56_v1-0000.params",
-                    f"{WEB_DATA}/cifar_resnet56_v1-0000.params",
-                    "c0f769ecd0268029e2253a32befb71be8a278b3a753423e43e81ef4888906b41",
-                    3465575,
-                ),
-            ),
-            input_size=32,
-            mean=(0.4914, 0.4822, 0.4465),
-            std=(0.2023, 0.1994, 0.2010),
-            labels=CIFAR10_LABELS,
-            source="github.com/dmlc/web-data @ 0818ee57, Apache-2.0",
+        _cifar(
+            56,
+            "90d09df93c2e527e9d174e553403ec6de52e4f07ba4ea362c9c16c4fcefe6562",
+            183055,
+            "c0f769ecd0268029e2253a32befb71be8a278b3a753423e43e81ef4888906b41",
+            3465575,
         ),
     )
 }

@@ -237,81 +237,70 @@ class Lab1View(LabView):
         done.wait()
         return answer[0]
 
-    @work(thread=True, group="work-lab1", exclusive=True)
-    def _deploy(self, stack: str, params: dict[str, str]) -> None:
-        from dlworkshop import state as state_store
-        from dlworkshop.aws import keypairs
-        from dlworkshop.aws import stack as ops
-        from dlworkshop.errors import explain
-        from dlworkshop.events import Failed, Log
-
-        ctx = self.app.ctx
-        ok = False
-        try:
-            ops.check_region(ctx)  # before a key pair is created in the wrong place
-            existing = "reuse"
-            current = ops.describe(ctx, stack)
-            if current and current["StackStatus"] in ops.HEALTHY:
-                update = self.ask(
-                    f"The stack {stack} already exists ({current['StackStatus']}). Update it "
-                    "with these parameters, or reuse it as it is?",
-                    "Update",
-                    "Reuse",
-                )
-                existing = "update" if update else "reuse"
-            elif current and (
-                current["StackStatus"] in ops.BROKEN
-                or (ctx.target.is_sandbox and current["StackStatus"] == "CREATE_IN_PROGRESS")
-            ):
-                if not self.ask(
-                    f"The stack {stack} is {current['StackStatus']} from a failed "
-                    "deploy. Delete it and deploy again?",
-                    "Delete and retry",
-                    "Cancel",
-                ):
-                    self.post_message(StackEvent(Log("Nothing changed.")))
-                    return
-                existing = "replace"
-            if not template.validate(params):
-                key = keypairs.ensure(ctx, params["KeyName"])
-                self.post_message(StackEvent(key))
-
-                def remember(s: state_store.State) -> None:
-                    s.key_name, s.key_path = key.name, key.path or s.key_path
-
-                ctx.state.key_name = key.name
-                ctx.state.key_path = key.path or ctx.state.key_path
-                state_store.update(remember)
-
-            def confirm(changes) -> bool:
-                self.post_message(StackEvent(changes))
-                return self.ask(f"Apply these {len(changes.changes)} changes to {stack}?",
-                                "Apply", "Cancel")  # fmt: skip
-
-            ok = True
-            for event in ops.deploy(ctx, stack, params, existing, confirm):
-                ok = ok and not isinstance(event, Failed)
-                self.post_message(StackEvent(event))
-        except Exception as exc:
-            ok = False
-            self.post_message(StackEvent(Failed(explain(exc))))
-        self.post_message(StackFinished(ok))
-
-    @work(thread=True, group="work-lab1", exclusive=True)
-    def _delete(self, stack: str) -> None:
-        from dlworkshop.aws import stack as ops
+    def _relay(self, events) -> None:
+        """Post each event to the screen; any failure is shown, never raised."""
         from dlworkshop.errors import explain
         from dlworkshop.events import Failed
 
         ok = True
         try:
-            for event in ops.delete(self.app.ctx, stack):
+            for event in events:
                 ok = ok and not isinstance(event, Failed)
                 self.post_message(StackEvent(event))
         except Exception as exc:
             ok = False
             self.post_message(StackEvent(Failed(explain(exc))))
         self.post_message(StackFinished(ok))
+
+    @work(thread=True, group="work-lab1", exclusive=True)
+    def _deploy(self, stack: str, params: dict[str, str]) -> None:
+        self._relay(self._deploy_events(stack, params))
+
+    @work(thread=True, group="work-lab1", exclusive=True)
+    def _delete(self, stack: str) -> None:
+        from dlworkshop.aws import stack as ops
+
+        self._relay(ops.delete(self.app.ctx, stack))
+
+    def _deploy_events(self, stack: str, params: dict[str, str]):
+        """Ask about an existing stack, make sure of the key pair, then deploy."""
+        from dlworkshop import state as state_store
+        from dlworkshop.aws import keypairs
+        from dlworkshop.aws import stack as ops
+        from dlworkshop.events import Log
+
+        ctx = self.app.ctx
+        ops.check_region(ctx)  # before a key pair is created in the wrong place
+        existing = "reuse"
+        current = ops.describe(ctx, stack)
+        status = current["StackStatus"] if current else None
+        if status in ops.HEALTHY:
+            update = self.ask(
+                f"The stack {stack} already exists ({status}). Update it with these "
+                "parameters, or reuse it as it is?", "Update", "Reuse")  # fmt: skip
+            existing = "update" if update else "reuse"
+        elif status in ops.BROKEN or (ctx.target.is_sandbox and status == "CREATE_IN_PROGRESS"):
+            if not self.ask(f"The stack {stack} is {status} from a failed deploy. Delete it "
+                            "and deploy again?", "Delete and retry", "Cancel"):  # fmt: skip
+                yield Log("Nothing changed.")
+                return
+            existing = "replace"
+        if not template.validate(params):  # refused parameters create nothing, not even a key
+            key = keypairs.ensure(ctx, params["KeyName"])
+            yield key
+
+            def remember(s: state_store.State) -> None:
+                s.key_name, s.key_path = key.name, key.path or s.key_path
+
+            remember(ctx.state)
+            state_store.update(remember)
+
+        def confirm(changes) -> bool:
+            self.post_message(StackEvent(changes))
+            return self.ask(f"Apply these {len(changes.changes)} changes to {stack}?",
+                            "Apply", "Cancel")  # fmt: skip
+
+        yield from ops.deploy(ctx, stack, params, existing, confirm)
 
     # ----- showing events -------------------------------------------------------------
     def on_stack_event(self, message: StackEvent) -> None:
