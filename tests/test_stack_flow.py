@@ -133,3 +133,26 @@ def test_large_templates_go_through_s3(sandbox: dict) -> None:
     block = ctx.client("s3").get_public_access_block(Bucket=bucket)
     assert all(block["PublicAccessBlockConfiguration"].values())
     cfn.delete_stack(StackName="big")
+
+
+def test_an_existing_public_key_can_be_imported(sandbox: dict, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    public = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)  # fmt: skip
+    path = tmp_path / "id_ed25519.pub"
+    path.write_bytes(public + b" learner@laptop\n")
+    rc, events, text = events_of("deploy", "--stack", "imported", "--import-public-key",
+                                 str(path))  # fmt: skip
+    assert rc == 0, text
+    key = next(e for e in events if e["type"] == "key_pair_ready")
+    assert key == {"type": "key_pair_ready", "name": "imported-imported", "path": None,
+                   "created": True}  # fmt: skip
+    ctx = context(sandbox)
+    params = ops.parameters_of(ops.describe(ctx, "imported"))
+    assert params["KeyName"] == "imported-imported"
+    assert "imported-imported" in {k["KeyName"] for k in ctx.client("ec2").describe_key_pairs()[
+        "KeyPairs"]}  # fmt: skip
+    rc, _, text = events_of("delete", "--stack", "imported", "--yes")
+    assert rc == 0, text

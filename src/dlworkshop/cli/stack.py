@@ -38,6 +38,11 @@ def add_parsers(sub, parent: list) -> None:
         const="replace",
         help="delete a failed stack, then create it again",
     )
+    deploy.add_argument(
+        "--import-public-key",
+        metavar="PATH",
+        help="import this public key (e.g. ~/.ssh/id_ed25519.pub) as the key pair",
+    )
     deploy.add_argument("--yes", action="store_true", help="do not ask before changing things")
     status = actions.add_parser("status", parents=parent, help="status, outputs, instances")
     status.add_argument("--stack")
@@ -117,7 +122,15 @@ def _deploy(args: argparse.Namespace, ctx, name: str) -> Iterator[Event]:
         yield Log("SourceCidr 0.0.0.0/0 opens SSH, the model server and Jupyter to the whole "
                   "internet.", "warning")  # fmt: skip
     key_name = params.get("KeyName") or ctx.state.key_name or f"{name}-key"
-    key = keypairs.ensure(ctx, key_name)
+    if args.import_public_key:
+        from pathlib import Path
+
+        key_name = params.get("KeyName") or f"{name}-imported"
+        if key_name in keypairs.list_names(ctx):
+            raise UserError(f"A key pair called {key_name} already exists; pick another KeyName.")
+        key = keypairs.import_public(ctx, key_name, Path(args.import_public_key).expanduser())
+    else:
+        key = keypairs.ensure(ctx, key_name)
     yield key
     params["KeyName"] = key.name
 

@@ -29,6 +29,8 @@ from dlworkshop.tui.widgets.checkpoints import CheckpointList
 from dlworkshop.tui.widgets.resources import ResourceTree
 
 NEW_KEY = "__new__"
+IMPORT_PREFIX = "import:"
+PUBLIC_KEYS = ("~/.ssh/id_ed25519.pub", "~/.ssh/id_ecdsa.pub", "~/.ssh/id_rsa.pub")
 
 
 class FormDefaults(Message):
@@ -101,6 +103,7 @@ class Lab1View(LabView):
                 yield Button("Run checks (r)", id=f"run-{self.lab.id}", classes="run-checks")
 
     def on_mount(self) -> None:
+        self.import_key: str | None = None
         self.query_one("#l1-outputs", DataTable).add_columns("Output", "Value")
         self.query_one("#l1-failure").display = False
         self._loaded = False
@@ -137,7 +140,11 @@ class Lab1View(LabView):
     def on_form_defaults(self, message: FormDefaults) -> None:
         stack = self.query_one("#l1-stack", Input).value or "dlworkshop"
         saved = self.app.state.key_name
+        from pathlib import Path
+
         options = [(f"Create new: {stack}-key", NEW_KEY)] + [(k, k) for k in message.keys]
+        options += [(f"Import {p}", f"{IMPORT_PREFIX}{p}") for p in PUBLIC_KEYS
+                    if Path(p).expanduser().exists()]  # fmt: skip
         select = self.query_one("#l1-key", Select)
         select.set_options(options)
         select.value = saved if saved in message.keys else NEW_KEY
@@ -159,8 +166,16 @@ class Lab1View(LabView):
         stack = self.query_one("#l1-stack", Input).value.strip() or "dlworkshop"
         region = self.query_one("#l1-region", Input).value.strip()
         key = self.query_one("#l1-key", Select).value
+        self.import_key = str(key).removeprefix(IMPORT_PREFIX) if str(key).startswith(
+            IMPORT_PREFIX) else None  # fmt: skip
+        if key in (NEW_KEY, Select.BLANK, None):
+            key_name = f"{stack}-key"
+        elif self.import_key:
+            key_name = f"{stack}-imported"
+        else:
+            key_name = str(key)
         params = {
-            "KeyName": f"{stack}-key" if key in (NEW_KEY, Select.BLANK, None) else str(key),
+            "KeyName": key_name,
             "InstanceType": self.query_one("#l1-type", Input).value.strip(),
             "InstanceCount": self.query_one("#l1-count", Input).value.strip(),
             "UseSpot": str(self.query_one("#l1-spot", Switch).value).lower(),
@@ -286,7 +301,13 @@ class Lab1View(LabView):
                 return
             existing = "replace"
         if not template.validate(params):  # refused parameters create nothing, not even a key
-            key = keypairs.ensure(ctx, params["KeyName"])
+            from pathlib import Path
+
+            if self.import_key and params["KeyName"] not in keypairs.list_names(ctx):
+                public = Path(self.import_key).expanduser()
+                key = keypairs.import_public(ctx, params["KeyName"], public)
+            else:
+                key = keypairs.ensure(ctx, params["KeyName"])
             yield key
 
             def remember(s: state_store.State) -> None:
