@@ -122,3 +122,23 @@ def test_a_model_exported_by_the_training_lab_is_listed_and_used() -> None:
         assert event["model"] == "my-cat-net" and event["is_cat"] is True
     finally:
         shutil.rmtree(folder)
+
+
+def test_urls_are_fetched_and_a_missing_one_is_an_error() -> None:
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(PHOTOS))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        out = run_cli("classify", "--json", f"{base}/skimage_chelsea.png", f"{base}/no-cat.png")
+        found, missing = json_lines(out.stdout)
+        assert found["type"] == "classified" and found["is_cat"] is True
+        assert missing["type"] == "classify_error" and "HTTP 404" in missing["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
