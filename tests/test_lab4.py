@@ -72,6 +72,11 @@ async def test_classify_a_photo_a_folder_and_bad_input(sandbox: dict) -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: "cat probability 99" in verdict_text(view))
 
+        # The palette's "classify the sample cat": fetched (pinned, verified) in the worker.
+        view.classify_sample()
+        await wait_until(pilot, lambda: "cat_720p.jpg" in verdict_text(view), timeout=30)
+        assert "cat probability 9" in verdict_text(view)
+
         # The checkpoint: the endpoint classifies the sample cat as a cat.
         app.run_checks("lab4")
         row = view.checkpoint_list.row("lab4.cat")

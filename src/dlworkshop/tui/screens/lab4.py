@@ -27,6 +27,7 @@ from dlworkshop.tui.widgets.photo import PhotoPreview
 from dlworkshop.tui.widgets.verdict import TopK, Verdict
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+SAMPLE = "<sample cat>"  # resolved to the pinned sample photo inside the worker
 
 
 class PhotoTree(DirectoryTree):
@@ -212,14 +213,8 @@ class Lab4View(LabView):
             self.query_one("#l4-source", Input).value = str(event.path)
 
     def classify_sample(self) -> None:
-        from dlworkshop.classifier.samples import sample_cat
-
-        try:
-            self.classify([str(sample_cat())])
-        except Exception as exc:
-            from dlworkshop.errors import explain
-
-            self.app.notify(explain(exc), title="Sample cat", severity="error")
+        # The sample may need downloading: the worker fetches it, not the UI thread.
+        self.classify([SAMPLE])
 
     def classify(self, sources: list[str]) -> None:
         """Classify files, folders or URLs through the endpoint, in a worker."""
@@ -237,6 +232,18 @@ class Lab4View(LabView):
         from dlworkshop.tui.widgets.photo import thumbnail
 
         worker = get_current_worker()
+        if SAMPLE in sources:
+            from dlworkshop.classifier.samples import sample_cat
+            from dlworkshop.errors import explain
+
+            try:
+                sources = [str(sample_cat()) if s == SAMPLE else s for s in sources]
+            except Exception as exc:
+                self.post_message(BatchStarted(1))
+                self.post_message(
+                    PhotoDone(0, 1, classify.ClassifyError("sample cat", explain(exc)), None)
+                )
+                return
         expanded = classify.expand(sources)
         self.post_message(BatchStarted(len(expanded)))
         for i, event in enumerate(classify.classify(expanded, DEFAULT_MODEL, endpoint)):
