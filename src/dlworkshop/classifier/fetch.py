@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,14 +99,3 @@ def fetch(
         else ""
     )
     raise UserError(f"Could not fetch {asset.name}: {'; '.join(errors)}.{hint}")
-
-
-def copy_into(path: Path, dest: Path) -> None:
-    """Copy a file into place atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

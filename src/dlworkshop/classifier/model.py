@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -176,7 +175,5 @@ def load(name: str = registry.DEFAULT_MODEL, gpu: bool = False) -> Classifier:
     with _LOADING:
         key = (name, gpu)
         if key not in _LOADED:
-            started = time.monotonic()
             _LOADED[key] = Classifier(registry.get(name), gpu)
-            _LOADED[key].load_seconds = time.monotonic() - started  # type: ignore[attr-defined]
         return _LOADED[key]

@@ -26,8 +26,6 @@ class Converted:
 
     symbol: object
     arg_params: dict
-    input_shape: tuple[int, int, int, int]
-    num_outputs: int
 
 
 def _op_names() -> dict[int, str]:
@@ -252,7 +250,7 @@ def convert(tflite_path: Path) -> Converted:
 
     if output_index not in syms:
         raise ConversionError("the graph's output was never computed")
-    return Converted(syms[output_index], params, (1, c, h, w), graph.shape(output_index)[-1])
+    return Converted(syms[output_index], params)
 
 
 def save(converted: Converted, prefix: Path) -> tuple[Path, Path]:

@@ -13,7 +13,7 @@ from dlworkshop.cli.output import Printer
 from dlworkshop.errors import explain
 from dlworkshop.events import Event, Failed, Log
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1  # argparse itself exits with 2 on bad usage
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,6 @@ def prepare_terminal() -> None:
         image_widget_class()
 
 
-def renderer_name() -> str:
-    from textual_image.renderable import Image as Renderable
-
-    return Renderable.__name__.removesuffix("Image").lower() or "image"
-
-
 class PhotoPreview(Vertical):
     """Shows one photo, scaled down, with a caption."""
 
