@@ -64,7 +64,12 @@ class SessionFactory:
                     retries={"max_attempts": 1}, connect_timeout=3, read_timeout=60
                 )
             else:
-                kwargs["config"] = Config(retries={"mode": "standard", "max_attempts": 5})
+                # An unreachable AWS should fail in seconds, not after minutes of retries.
+                kwargs["config"] = Config(
+                    retries={"mode": "standard", "max_attempts": 3},
+                    connect_timeout=10,
+                    read_timeout=60,
+                )
             if region:
                 kwargs["region_name"] = region
             clients[key] = session.client(service, **kwargs)

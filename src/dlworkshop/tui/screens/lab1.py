@@ -113,8 +113,8 @@ class Lab1View(LabView):
             self._loaded = True
             self.query_one("#l1-region", Input).value = self.app.target.region
             self._load_defaults()
-        elif self.app.target is None:
-            self.set_timer(0.5, self.on_show)
+        elif self.app.target is None and self.app.connect_error is None:
+            self.set_timer(0.5, self.on_show)  # still connecting
 
     def actions(self) -> list[LabAction]:
         return [

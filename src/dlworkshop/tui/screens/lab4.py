@@ -141,8 +141,8 @@ class Lab4View(LabView):
     def _retry_when_connected(self) -> None:
         if self.app.target is not None and self.display:
             self.ensure_server()
-        elif self.app.target is None:
-            self.set_timer(0.5, self._retry_when_connected)
+        elif self.app.target is None and self.app.connect_error is None:
+            self.set_timer(0.5, self._retry_when_connected)  # still connecting
 
     @work(thread=True, group="lab4-server", exclusive=True)
     def _start_server(self) -> None:
