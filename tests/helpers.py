@@ -8,14 +8,16 @@ import subprocess
 import sys
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run `python -m dlworkshop ARGS` with this test's environment."""
+def run_cli(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m dlworkshop ARGS` with this test's environment (plus `env`)."""
     return subprocess.run(
         [sys.executable, "-m", "dlworkshop", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=dict(os.environ),
+        env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
     )
 

@@ -77,10 +77,10 @@ async def test_labs_are_listed_and_unbuilt_labs_say_so(sandbox: dict) -> None:
             "Appendix",
         ):
             assert name in text
-        await pilot.press("3")
-        view = app.view("lab2")
+        await pilot.press("4")
+        view = app.view("lab3")
         assert view.query(".not-built")
-        assert view.checkpoint_list.row("lab2.built").status == UNBUILT
+        assert view.checkpoint_list.row("lab3.taskdef").status == UNBUILT
         for built in ("overview", "lab1", "lab4"):
             assert not app.view(built).query(".not-built")
 

@@ -71,8 +71,10 @@ for _cp in (
         "The cluster has its registered container instances",
         "dlworkshop.aws.stack_checks:check_instances",
     ),
-    Checkpoint("lab2.built", "lab2", "Image built"),
-    Checkpoint("lab2.runs", "lab2", "The container runs MXNet"),
+    Checkpoint("lab2.built", "lab2", "Image built", "dlworkshop.container.run:check_built"),
+    Checkpoint(
+        "lab2.runs", "lab2", "The container runs MXNet", "dlworkshop.container.run:check_runs_mxnet"
+    ),
     Checkpoint("lab2.pushed", "lab2", "Image pushed to ECR"),
     Checkpoint("lab3.taskdef", "lab3", "Task definition registered"),
     Checkpoint("lab3.running", "lab3", "The task runs on the cluster"),

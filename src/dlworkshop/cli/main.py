@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dlworkshop import state as state_store
-from dlworkshop.cli import models, stack
+from dlworkshop.cli import image, models, stack
 from dlworkshop.cli.output import Printer
 from dlworkshop.errors import explain
 from dlworkshop.events import Event, Failed, Log
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_sub.add_parser("stop", parents=parent, help="stop the sandbox and free its ports")
     models.add_parsers(sub, parent)
     stack.add_parsers(sub, parent)
+    image.add_parsers(sub, parent)
     return parser
 
 
@@ -124,6 +125,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Iterator[Event]]] = 
     "classify": models.cmd_classify,
     "serve": models.cmd_serve,
     "stack": stack.cmd_stack,
+    "image": image.cmd_image,
 }
 
 

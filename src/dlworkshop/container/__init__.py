@@ -1,0 +1,1 @@
+"""The MXNet container: Dockerfiles, and building, running and pushing the image."""
