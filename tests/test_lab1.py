@@ -34,7 +34,10 @@ async def test_the_form_deploys_and_both_checkpoints_pass(sandbox: dict) -> None
     async with app.run_test(size=SIZE) as pilot:
         view = await open_lab1(pilot, app, "pilot")
         assert view.query_one("#l1-cidr", Input).value == "127.0.0.1/32"
-        await pilot.click("#l1-deploy")
+        # The keyboard, not a click: the form scrolls, and the note under the CIDR arrives
+        # with the defaults, so a click's position can be stale by the time it lands.
+        view.query_one("#l1-deploy").focus()
+        await pilot.press("enter")
         await wait_until(pilot, lambda: settled(view), timeout=60)
         stack_row = view.checkpoint_list.row("lab1.stack")
         assert stack_row.status == PASSED, stack_row.reason
