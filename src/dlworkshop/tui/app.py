@@ -29,6 +29,7 @@ from dlworkshop.tui.screens.confirm import Confirm
 from dlworkshop.tui.screens.help import HelpScreen
 from dlworkshop.tui.screens.lab import LabView
 from dlworkshop.tui.screens.lab1 import Lab1View
+from dlworkshop.tui.screens.lab2 import Lab2View
 from dlworkshop.tui.screens.lab4 import Lab4View
 from dlworkshop.tui.screens.overview import ConnectionPanel, OverviewView
 from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, PENDING, RUNNING, UNBUILT
@@ -41,6 +42,7 @@ NARROW = 100  # below this many columns the lab's guide and checkpoints stack
 VIEWS: dict[str, type[LabView]] = {
     "overview": OverviewView,
     "lab1": Lab1View,
+    "lab2": Lab2View,
     "lab4": Lab4View,
 }
 

@@ -23,13 +23,6 @@ class LabAction:
     run: Callable[[], object]
 
 
-# Labs whose screen is not built yet but whose work can be done another way already.
-NOT_BUILT = {
-    "lab2": "This screen's actions are not built yet. Build the image from a terminal with "
-    "`dlworkshop image build`; the checkpoints that have a check run with r.",
-}
-
-
 class LabView(Vertical):
     """Guide text on the left; actions and live checkpoints on the right.
 
@@ -51,7 +44,7 @@ class LabView(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(self.lab.label, classes="lab-title")
         if not self.built:
-            yield Static(NOT_BUILT.get(self.lab.id, self.not_built_text), classes="not-built")
+            yield Static(self.not_built_text, classes="not-built")
         with Horizontal(classes="lab-body"):
             with VerticalScroll(classes="guide"):
                 yield Markdown(self.lab.guide_text())
