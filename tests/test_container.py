@@ -64,11 +64,9 @@ def test_the_image_runs_mxnet_and_classifies_chelsea_over_http(image: str) -> No
     from dlworkshop.container.run import mxnet_version
 
     assert mxnet_version(ENGINE, image) == "1.9.1"
-    import socket
+    from dlworkshop.sandbox.processes import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     container = ENGINE.containers.run(
         image, ["dlworkshop", "serve", "--host", "127.0.0.1", "--port", str(port)],
         detach=True, network_mode="host", remove=False,

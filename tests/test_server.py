@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,10 @@ import pytest
 from conftest import MODELS, PHOTOS, needs_models, needs_photos
 from test_preprocess import huge_png
 
+from dlworkshop.sandbox.processes import free_port
+
 pytestmark = [needs_models, needs_photos]
 MODEL = "mobilenetv2-imagenet"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

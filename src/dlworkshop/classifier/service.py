@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -56,18 +55,12 @@ def current() -> ServerInfo | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(owner: str = "tui", model: str = DEFAULT_MODEL) -> tuple[ServerInfo, bool]:
     """Reuse the running local model server or start one; (info, started_by_this_call)."""
     running = current()
     if running:
         return running, False
-    port = _free_port()
+    port = processes.free_port()
     log_path = ensure_private_dir(config_dir()) / "model-server.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -17,15 +18,9 @@ def is_ours(pid: int, marker: str) -> bool:
     """
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    try:
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    except IndexError:
-        return False
-    return marker in cmdline
+    return marker in cmdline and alive(pid)
 
 
 def _gone(pid: int, marker: str) -> bool:
@@ -84,3 +79,10 @@ def exit_with(owner_pid: int, on_exit, interval: float = 0.5) -> None:
         on_exit()
 
     threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
