@@ -197,15 +197,10 @@ class WorkshopApp(App[int]):
         self.refresh_progress()
         target = self.target
 
-        def remember(s: state_store.State) -> None:
+        def chosen(s: state_store.State) -> None:
             s.mode, s.profile, s.region = target.mode, target.profile, target.region
 
-        self.state.mode, self.state.profile, self.state.region = (
-            target.mode,
-            target.profile,
-            target.region,
-        )
-        self.save_state_in_background(remember)
+        self.remember(chosen)
 
     def switch_region(self, region: str) -> None:
         """Work in another region from now on (the header and the saved state follow)."""
@@ -217,10 +212,9 @@ class WorkshopApp(App[int]):
         assert self.target is not None
         self.target = replace(self.target, region=check_region(region))
         self.ctx = Context(self.target, self.state)
-        self.state.region = region
+        self.remember(lambda s: setattr(s, "region", region))
         self._set_subtitle(self.target.mode, region)
         self.query_one(ConnectionPanel).show_target(self.target)
-        self.save_state_in_background(lambda s: setattr(s, "region", region))
 
     def on_connect_failed(self, message: ConnectFailed) -> None:
         self.connect_error = message.reason
@@ -228,9 +222,13 @@ class WorkshopApp(App[int]):
         self.query_one(ConnectionPanel).show_error(message.reason)
         self.notify(message.reason, title="Not connected", severity="error", timeout=15)
 
+    def remember(self, change: Callable[[state_store.State], None]) -> None:
+        """Apply `change` to the state now, and save it to disk without blocking the UI."""
+        change(self.state)
+        self._save_in_background(change)
+
     @work(thread=True, group="state")
-    def save_state_in_background(self, change) -> None:
-        """Write the state atomically without blocking the UI."""
+    def _save_in_background(self, change: Callable[[state_store.State], None]) -> None:
         state_store.update(change)
 
     # ----- labs ------------------------------------------------------------------------
@@ -248,12 +246,7 @@ class WorkshopApp(App[int]):
         if nav.index != index:
             nav.index = index
         if self.state.current_lab != lab_id:
-            self.state.current_lab = lab_id
-
-            def remember(s: state_store.State) -> None:
-                s.current_lab = lab_id
-
-            self.save_state_in_background(remember)
+            self.remember(lambda s: setattr(s, "current_lab", lab_id))
 
     @on(ListView.Highlighted, "#nav")
     def _nav_highlighted(self, event: ListView.Highlighted) -> None:

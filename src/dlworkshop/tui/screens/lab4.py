@@ -187,10 +187,7 @@ class Lab4View(LabView):
             return
         self.set_endpoint(value, "chosen by you")
         record = {"endpoint": value}
-        self.app.state.services["classify_endpoint"] = record
-        self.app.save_state_in_background(
-            lambda s: s.services.__setitem__("classify_endpoint", record)
-        )
+        self.app.remember(lambda s: s.services.__setitem__("classify_endpoint", record))
 
     # ----- classifying ----------------------------------------------------------------
     @on(Input.Submitted, "#l4-source")
