@@ -60,3 +60,17 @@ def import_public(ctx: Context, name: str, public_key: Path) -> KeyPairReady:
     ctx.client("ec2").import_key_pair(KeyName=name, PublicKeyMaterial=material)
     private = public_key.with_suffix("") if public_key.suffix == ".pub" else None
     return KeyPairReady(name, str(private) if private and private.exists() else None, True)
+
+
+def choose(ctx: Context, name: str, public_key: Path | None = None) -> KeyPairReady:
+    """Import `public_key` as `name`, or use (or create) `name`; the state remembers it."""
+    from dlworkshop import state as state_store
+
+    key = import_public(ctx, name, public_key) if public_key else ensure(ctx, name)
+
+    def remember(s: state_store.State) -> None:
+        s.key_name, s.key_path = key.name, key.path or s.key_path
+
+    remember(ctx.state)
+    state_store.update(remember)
+    return key

@@ -6,7 +6,6 @@ import argparse
 import sys
 from collections.abc import Iterator
 
-from dlworkshop import state as state_store
 from dlworkshop.errors import UserError
 from dlworkshop.events import Event, Failed, Log
 
@@ -122,24 +121,17 @@ def _deploy(args: argparse.Namespace, ctx, name: str) -> Iterator[Event]:
         yield Log("SourceCidr 0.0.0.0/0 opens SSH, the model server and Jupyter to the whole "
                   "internet.", "warning")  # fmt: skip
     key_name = params.get("KeyName") or ctx.state.key_name or f"{name}-key"
+    public = None
     if args.import_public_key:
         from pathlib import Path
 
         key_name = params.get("KeyName") or f"{name}-imported"
         if key_name in keypairs.list_names(ctx):
             raise UserError(f"A key pair called {key_name} already exists; pick another KeyName.")
-        key = keypairs.import_public(ctx, key_name, Path(args.import_public_key).expanduser())
-    else:
-        key = keypairs.ensure(ctx, key_name)
+        public = Path(args.import_public_key).expanduser()
+    key = keypairs.choose(ctx, key_name, public)
     yield key
     params["KeyName"] = key.name
-
-    def remember(s: state_store.State) -> None:
-        s.key_name = key.name
-        s.key_path = key.path or s.key_path
-
-    ctx.state.key_name, ctx.state.key_path = key.name, key.path or ctx.state.key_path
-    state_store.update(remember)
 
     def confirm(changes) -> bool:
         return _ask(f"Apply these {len(changes.changes)} changes to {name}?", args)

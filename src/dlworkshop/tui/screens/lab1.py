@@ -279,7 +279,6 @@ class Lab1View(LabView):
 
     def _deploy_events(self, stack: str, params: dict[str, str]):
         """Ask about an existing stack, make sure of the key pair, then deploy."""
-        from dlworkshop import state as state_store
         from dlworkshop.aws import keypairs
         from dlworkshop.aws import stack as ops
         from dlworkshop.events import Log
@@ -303,18 +302,10 @@ class Lab1View(LabView):
         if not template.validate(params):  # refused parameters create nothing, not even a key
             from pathlib import Path
 
+            public = None
             if self.import_key and params["KeyName"] not in keypairs.list_names(ctx):
                 public = Path(self.import_key).expanduser()
-                key = keypairs.import_public(ctx, params["KeyName"], public)
-            else:
-                key = keypairs.ensure(ctx, params["KeyName"])
-            yield key
-
-            def remember(s: state_store.State) -> None:
-                s.key_name, s.key_path = key.name, key.path or s.key_path
-
-            remember(ctx.state)
-            state_store.update(remember)
+            yield keypairs.choose(ctx, params["KeyName"], public)
 
         def confirm(changes) -> bool:
             self.post_message(StackEvent(changes))
