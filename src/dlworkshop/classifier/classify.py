@@ -87,7 +87,7 @@ def read_source(source: str, limit: int = MAX_DOWNLOAD) -> bytes:
     return path.read_bytes()
 
 
-def _error_text(exc: Exception) -> str:
+def error_text(exc: Exception) -> str:
     if isinstance(exc, BadImage | OSError):
         return str(exc)
     from dlworkshop.errors import explain
@@ -106,7 +106,7 @@ def _in_process(sources: list[str], model: str, gpu: bool) -> Iterator[Event]:
             try:
                 arrays.append((source, classifier.preprocess(read_source(source))))
             except Exception as exc:  # one bad file never stops the batch
-                results[source] = ClassifyError(source, _error_text(exc))
+                results[source] = ClassifyError(source, error_text(exc))
         if arrays:
             import numpy as np
 
@@ -120,28 +120,35 @@ def _in_process(sources: list[str], model: str, gpu: bool) -> Iterator[Event]:
             yield results[source]
 
 
-def _through_endpoint(sources: list[str], model: str, endpoint: str) -> Iterator[Event]:
+def post_image(client, endpoint: str, model: str, source: str, data: bytes) -> Event:
+    """Classify bytes already read through a server's endpoint: Classified or ClassifyError."""
     import httpx
 
     url = f"{endpoint.rstrip('/')}/predictions/{model}"
+    try:
+        resp = client.post(url, content=data, headers={"content-type": "application/octet-stream"})
+        body = resp.json()
+    except httpx.HTTPError as exc:
+        return ClassifyError(source, f"The endpoint {endpoint} did not answer: {exc}")
+    except ValueError:
+        return ClassifyError(source, f"The endpoint {endpoint} did not answer with JSON.")
+    if resp.status_code != 200:
+        return ClassifyError(source, body.get("message", f"HTTP {resp.status_code}"))
+    return Classified(source, body["is_cat"], body["cat_probability"], body["top_k"],
+                      body["model"])  # fmt: skip
+
+
+def _through_endpoint(sources: list[str], model: str, endpoint: str) -> Iterator[Event]:
+    import httpx
+
     with httpx.Client(timeout=60) as client:
         for source in sources:
             try:
                 data = read_source(source)
-                resp = client.post(
-                    url, content=data, headers={"content-type": "application/octet-stream"}
-                )
-                body = resp.json()
-                if resp.status_code != 200:
-                    yield ClassifyError(source, body.get("message", f"HTTP {resp.status_code}"))
-                    continue
-                yield Classified(
-                    source, body["is_cat"], body["cat_probability"], body["top_k"], body["model"]
-                )
-            except httpx.HTTPError as exc:
-                yield ClassifyError(source, f"The endpoint {endpoint} did not answer: {exc}")
             except Exception as exc:
-                yield ClassifyError(source, _error_text(exc))
+                yield ClassifyError(source, error_text(exc))
+                continue
+            yield post_image(client, endpoint, model, source, data)
 
 
 def classify(

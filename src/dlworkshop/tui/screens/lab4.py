@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from textual import on, work
@@ -241,18 +242,26 @@ class Lab4View(LabView):
                     PhotoDone(0, 1, classify.ClassifyError("sample cat", explain(exc)), None)
                 )
                 return
+        import httpx
+
         expanded = classify.expand(sources)
         self.post_message(BatchStarted(len(expanded)))
-        for i, event in enumerate(classify.classify(expanded, DEFAULT_MODEL, endpoint)):
-            if worker.is_cancelled:
-                return
-            preview = None
-            if isinstance(event, classify.Classified):
+        with httpx.Client(timeout=60) as client:
+            for i, source in enumerate(expanded):
+                if worker.is_cancelled:
+                    return
+                preview = None
                 try:
-                    preview = thumbnail(preprocess.decode(classify.read_source(event.source)))
-                except Exception:  # the verdict matters; a missing preview does not
-                    preview = None
-            self.post_message(PhotoDone(i, len(expanded), event, preview))
+                    data = classify.read_source(source)  # read once: verdict and preview
+                except Exception as exc:
+                    event = classify.ClassifyError(source, classify.error_text(exc))
+                else:
+                    event = classify.post_image(client, endpoint, DEFAULT_MODEL, source, data)
+                    if isinstance(event, classify.Classified):
+                        # The verdict matters; a photo that will not draw does not.
+                        with contextlib.suppress(Exception):
+                            preview = thumbnail(preprocess.decode(data))
+                self.post_message(PhotoDone(i, len(expanded), event, preview))
 
     def on_batch_started(self, message: BatchStarted) -> None:
         self.results = []
