@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
+
+import pytest
 
 from dlworkshop import state as state_store
 from dlworkshop.context import Context
 from dlworkshop.sandbox import lifecycle
 from dlworkshop.target import SANDBOX, Target
+
+needs_registry = pytest.mark.skipif(
+    shutil.which("docker-registry") is None, reason="Debian's docker-registry is not installed"
+)
 
 
 def _record(**fields) -> None:
@@ -70,4 +77,42 @@ def test_a_sandbox_started_for_an_owner_dies_with_it() -> None:
         assert lifecycle.current() is None
     finally:
         owner.kill()
+        lifecycle.stop()
+
+
+@needs_registry
+def test_the_registry_takes_ecrs_token_and_nothing_else(sandbox: dict) -> None:
+    import base64
+
+    import httpx
+
+    from dlworkshop.aws.session import SessionFactory
+
+    assert sandbox["registry"].startswith("127.0.0.1:"), sandbox.get("registry_note")
+    ecr = SessionFactory(Target(SANDBOX, endpoint=sandbox["endpoint"])).client("ecr")
+    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    user, password = base64.b64decode(token).decode().split(":", 1)
+    url = f"http://{sandbox['registry']}/v2/"
+    assert httpx.get(url, auth=(user, password)).status_code == 200
+    assert httpx.get(url, auth=(user, password + "x")).status_code == 401
+    assert httpx.get(url).status_code == 401
+
+
+@needs_registry
+def test_the_registry_goes_when_the_sandbox_is_killed() -> None:
+    import os
+    import signal
+
+    from dlworkshop.sandbox import registry
+
+    info, started = lifecycle.start(owner="test")
+    try:
+        assert started and info.registry
+        assert registry._answers(info.registry)
+        os.kill(info.pid, signal.SIGKILL)  # no cleanup can run
+        deadline = time.monotonic() + 20
+        while registry._answers(info.registry) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not registry._answers(info.registry)
+    finally:
         lifecycle.stop()

@@ -25,12 +25,21 @@ class SandboxStatus(Event):
     pid: int | None = None
     owner: str | None = None
     started: bool = False
+    registry: str = ""
+    registry_note: str = ""
+
+    @classmethod
+    def of(cls, info, started: bool = False) -> SandboxStatus:
+        return cls(True, info.endpoint, info.pid, info.owner, started,
+                   info.registry, info.registry_note)  # fmt: skip
 
     def render_text(self) -> str:
         if not self.running:
             return "[bold]Sandbox[/] not running"
         verb = "started" if self.started else "running"
-        return f"[bold]Sandbox[/] [green]{verb}[/] at {self.endpoint} (PID {self.pid})"
+        registry = (f"; ECR registry at {self.registry}" if self.registry
+                    else f"; [yellow]no registry[/] ({self.registry_note})")  # fmt: skip
+        return f"[bold]Sandbox[/] [green]{verb}[/] at {self.endpoint} (PID {self.pid}){registry}"
 
 
 def common() -> argparse.ArgumentParser:
@@ -104,11 +113,11 @@ def cmd_sandbox(args: argparse.Namespace, printer: Printer) -> Iterator[Event]:
     if args.action == "start":
         yield Log("Starting the sandbox (moto server on loopback)…")
         info, started = lifecycle.start(owner="cli")
-        yield SandboxStatus(True, info.endpoint, info.pid, info.owner, started)
+        yield SandboxStatus.of(info, started)
     elif args.action == "status":
         info = lifecycle.current()
         if info:
-            yield SandboxStatus(True, info.endpoint, info.pid, info.owner)
+            yield SandboxStatus.of(info)
         else:
             yield SandboxStatus(False)
     else:

@@ -29,6 +29,8 @@ class SandboxInfo:
     started_at: float
     owner: str
     log: str
+    registry: str = ""  # host:port of the ECR stand-in, or "" when there is none
+    registry_note: str = ""  # why there is none
 
     @classmethod
     def from_record(cls, record: dict) -> SandboxInfo:
@@ -38,6 +40,8 @@ class SandboxInfo:
             float(record.get("started_at", 0)),
             str(record.get("owner", "cli")),
             str(record.get("log", "")),
+            str(record.get("registry", "")),
+            str(record.get("registry_note", "")),
         )
 
     def to_record(self) -> dict:
@@ -47,6 +51,8 @@ class SandboxInfo:
             "started_at": self.started_at,
             "owner": self.owner,
             "log": self.log,
+            "registry": self.registry,
+            "registry_note": self.registry_note,
         }
 
 
@@ -91,10 +97,12 @@ def start(
     if running:
         return running, False
     log_path = ensure_private_dir(config_dir()) / "sandbox.log"
+    registry_dir = config_dir() / "sandbox-registry"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", MARKER] + (["--owner-pid", str(owner_pid)] if owner_pid else []),
+            [sys.executable, "-m", MARKER, "--registry-dir", str(registry_dir)]
+            + (["--owner-pid", str(owner_pid)] if owner_pid else []),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -114,7 +122,10 @@ def start(
         processes.terminate(proc.pid, MARKER)
         raise UserError(f"The sandbox did not start within {timeout:.0f} s; see {log_path}.")
     ready = json.loads(line)
-    info = SandboxInfo(proc.pid, ready["endpoint"], ready["started_at"], owner, str(log_path))
+    info = SandboxInfo(
+        proc.pid, ready["endpoint"], ready["started_at"], owner, str(log_path),
+        ready.get("registry", ""), ready.get("registry_note", ""),
+    )  # fmt: skip
 
     def _record(s: state_store.State) -> None:
         s.sandbox = info.to_record()
