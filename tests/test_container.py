@@ -102,3 +102,83 @@ def test_a_failed_build_reports_the_engines_error() -> None:
     # The engine's own words (here: it cannot reach Docker Hub for the missing base).
     assert failed["type"] == "failed" and failed["message"].startswith("The build failed: ")
     assert "step that failed" in failed["hint"]
+
+
+def _deploy_stack(name: str) -> None:
+    """A Lab 1 stack in the sandbox: it owns the ECR repository pushes go to."""
+    from dlworkshop import state as state_store
+
+    state_store.update(lambda s: setattr(s, "stack_name", name))
+    out = run_cli("--sandbox", "--json", "stack", "deploy", "--yes", timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+
+
+@needs_engine
+def test_push_streams_layers_and_ends_with_the_digest(image: str, sandbox: dict) -> None:
+    from dlworkshop import state as state_store
+    from dlworkshop.aws.registry import check_pushed
+    from dlworkshop.context import Context
+    from dlworkshop.target import SANDBOX, Target
+
+    _deploy_stack("push-test")
+    out = run_cli("--sandbox", "--json", "image", "push", "--source", image, "--tag", "v1",
+                  timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    events = json_lines(out.stdout)
+    done = events[-1]
+    assert done["type"] == "push_done" and done["tag"] == "v1"
+    assert done["digest"].startswith("sha256:") and len(done["digest"]) == 71
+    assert done["repository"].endswith(".amazonaws.com/push-test-mxnet")
+    layers = [e for e in events if e["type"] == "push_layer"]
+    # Every layer ends pushed (or already there), and bytes were counted on the way.
+    last = {e["layer"]: e["status"] for e in layers}
+    assert last and all(s.startswith(("Pushed", "Layer already exists")) for s in last.values())
+    assert any(e["status"] == "Pushing" and 0 < e["current"] <= e["total"] for e in layers)
+
+    # The registry's own API lists the tag ...
+    registry = sandbox["registry"]
+    tags = httpx.get(f"http://{registry}/v2/push-test-mxnet/tags/list",
+                     auth=("AWS", "123456789012-auth-token")).json()  # fmt: skip
+    assert "v1" in tags["tags"]
+    # ... and so does ECR, under the same digest.
+    ctx = Context(Target(SANDBOX, endpoint=sandbox["endpoint"]), state_store.load().state)
+    images = ctx.client("ecr").describe_images(repositoryName="push-test-mxnet")["imageDetails"]
+    assert [(i["imageTags"], i["imageDigest"]) for i in images] == [(["v1"], done["digest"])]
+    result = check_pushed(ctx)
+    assert result.passed and "push-test-mxnet:v1" in result.reason
+
+    # Pushing again changes nothing and says so per layer.
+    again = json_lines(run_cli("--sandbox", "--json", "image", "push", "--source", image,
+                               "--tag", "v1", timeout=300).stdout)  # fmt: skip
+    assert again[-1]["digest"] == done["digest"]
+    assert {e["status"] for e in again if e["type"] == "push_layer"} >= {"Layer already exists"}
+
+
+@needs_engine
+def test_push_without_a_stack_or_a_registry_says_what_to_do(image: str, sandbox: dict) -> None:
+    from dlworkshop import state as state_store
+
+    state_store.update(lambda s: setattr(s, "stack_name", "never-deployed"))
+    out = run_cli("--sandbox", "--json", "image", "push", "--source", image)
+    assert out.returncode == 1
+    assert "There is no stack called never-deployed: deploy it in Lab 1 first." in out.stdout
+
+    _deploy_stack("push-no-registry")
+    from dlworkshop.sandbox.processes import free_port
+
+    # A registry that is not there (as if docker-registry had died): a clear refusal.
+    state_store.update(lambda s: s.sandbox.update(registry=f"127.0.0.1:{free_port()}"))
+    out = run_cli("--sandbox", "--json", "image", "push", "--source", image)
+    assert out.returncode == 1
+    failed = json_lines(out.stdout)[-1]
+    assert failed["type"] == "failed" and "refused the login" in failed["message"]
+
+
+@needs_engine
+def test_image_shell_runs_a_command_in_the_image(image: str) -> None:
+    script = "import mxnet, os; print(mxnet.__version__, os.getuid())"
+    out = run_cli("image", "shell", "--tag", image, "--", "python", "-c", script)
+    assert out.returncode == 0, out.stderr
+    assert "1.9.1 10001" in out.stdout
+    failing = run_cli("image", "shell", "--tag", image, "--", "sh", "-c", "exit 3")
+    assert failing.returncode == 3

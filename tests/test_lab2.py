@@ -1,11 +1,11 @@
-"""Pilot tests of the Lab 2 screen: a real build through the engine, and no engine at all."""
+"""Pilot tests of the Lab 2 screen: a real build and push through the engine, and no engine."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import MODELS, wait_until
-from test_container import ENGINE, needs_engine
-from textual.widgets import Static
+from test_container import ENGINE, _deploy_stack, needs_engine
+from textual.widgets import ProgressBar, Static
 
 from dlworkshop.tui.app import WorkshopApp
 from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED
@@ -18,11 +18,12 @@ def text(view, selector: str) -> str:
 
 
 @needs_engine
-async def test_build_streams_steps_and_both_checkpoints_pass(
+async def test_build_then_push_and_all_three_checkpoints_pass(
     sandbox: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert not isinstance(ENGINE, str)
     monkeypatch.setenv("DLWORKSHOP_MODEL_MIRROR", str(MODELS))
+    _deploy_stack("lab2-pilot")  # Lab 1's stack owns the ECR repository
     app = WorkshopApp(sandbox=True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
@@ -37,6 +38,24 @@ async def test_build_streams_steps_and_both_checkpoints_pass(
         assert rows.row("lab2.runs").status == PASSED, rows.row("lab2.runs").reason
         assert "1.9.1" in rows.row("lab2.runs").reason
         assert "2/3" in str(app.query_one("#nav-lab2 .nav-progress").render())
+
+        view.query_one("#l2-push").focus()
+        await pilot.press("enter")
+        # (The check already ran, and failed, after the build: wait for the push itself.)
+        try:
+            await wait_until(pilot, lambda: rows.row("lab2.pushed").status == PASSED, 600)
+        except AssertionError:
+            raise AssertionError(f"not pushed: {text(view, '#l2-step')}") from None
+        digest = text(view, "#l2-digest")
+        assert "lab2-pilot-mxnet:latest" in digest and "sha256:" in digest
+        # A row per layer, each bar full.
+        bars = list(view.query("#l2-layers ProgressBar").results(ProgressBar))
+        assert bars and all(bar.percentage == 1 for bar in bars)
+        assert "3/3" in str(app.query_one("#nav-lab2 .nav-progress").render())
+
+        # The pilot's terminal cannot be handed to a shell: the screen says what to do.
+        view.open_shell()
+        await wait_until(pilot, lambda: "dlworkshop image shell" in text(view, "#l2-step"))
 
 
 async def test_without_an_engine_the_screen_says_so(

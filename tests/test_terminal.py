@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
+from test_container import ENGINE, needs_engine
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -31,31 +33,30 @@ def _wait_for(session: str, text: str, timeout: float = 30.0, present: bool = Tr
     raise AssertionError(f"{text!r} never {'appeared' if present else 'went'}:\n{screen}")
 
 
+def _start(session: str, command: str) -> None:
+    """Run `command` in a detached 120x40 tmux session with a learner's clean environment."""
+    keep = ("DLWORKSHOP_", "AWS_", "XDG_", "DOCKER_", "HOME", "PATH", "LANG")
+    env = [f"{k}={v}" for k, v in os.environ.items() if k.startswith(keep)]
+    _tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+          "env", "-i", *env, "TERM=xterm-256color", "sh", "-c", command)  # fmt: skip
+
+
+def _wait_exit(exit_file: Path) -> str:
+    deadline = time.monotonic() + 30
+    while not exit_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return exit_file.read_text().strip()
+
+
+def _tui_command(exit_file: Path) -> str:
+    tui = Path(sys.executable).with_name("dlworkshop-tui")
+    return f"{shlex.quote(str(tui))} --sandbox; echo $? > {shlex.quote(str(exit_file))}"
+
+
 def test_tui_in_tmux(home: Path, sandbox: dict) -> None:
     session = f"dlw-{uuid.uuid4().hex[:8]}"
     exit_file = home / "exit-code"
-    tui = Path(sys.executable).with_name("dlworkshop-tui")
-    command = f"{shlex.quote(str(tui))} --sandbox; echo $? > {shlex.quote(str(exit_file))}"
-    # A clean environment, as a learner's terminal has: nothing from pytest leaks in.
-    keep = ("DLWORKSHOP_", "AWS_", "XDG_", "HOME", "PATH", "LANG")
-    env = [f"{k}={v}" for k, v in os.environ.items() if k.startswith(keep)]
-    _tmux(
-        "new-session",
-        "-d",
-        "-s",
-        session,
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "env",
-        "-i",
-        *env,
-        "TERM=xterm-256color",
-        "sh",
-        "-c",
-        command,
-    )
+    _start(session, _tui_command(exit_file))
     try:
         screen = _wait_for(session, "Cleanup")
         for word in ("Lab 1", "Lab 2", "Lab 3", "Lab 4", "Cleanup", "Overview", "Appendix"):
@@ -68,9 +69,41 @@ def test_tui_in_tmux(home: Path, sandbox: dict) -> None:
         # ESC and q sent together read as alt+q: let the help close first.
         _wait_for(session, "dlworkshop · keys", present=False)
         _tmux("send-keys", "-t", session, "q")
-        deadline = time.monotonic() + 30
-        while not exit_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert exit_file.read_text().strip() == "0"
+        assert _wait_exit(exit_file) == "0"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@needs_engine
+def test_open_shell_hands_the_terminal_to_bash_and_back(home: Path, sandbox: dict) -> None:
+    from dlworkshop.container.build import DEFAULT_TAG
+
+    if not ENGINE.images.list(name=DEFAULT_TAG):  # built by the Lab 2 pilot test, else here
+        assert run_cli("image", "build", timeout=1200).returncode == 0
+    session = f"dlw-{uuid.uuid4().hex[:8]}"
+    exit_file = home / "exit-code"
+    _start(session, _tui_command(exit_file))
+    try:
+        _wait_for(session, "Cleanup")
+        _tmux("send-keys", "-t", session, "3")
+        _wait_for(session, "Open shell")
+        _tmux("send-keys", "-t", session, "C-p")
+        _wait_for(session, "Search for commands")
+        _tmux("send-keys", "-t", session, "-l", "open a shell")
+        _wait_for(session, "docker run -it --rm")
+        _tmux("send-keys", "-t", session, "Enter")
+        _wait_for(session, "return to dlworkshop", timeout=60)
+        _tmux("send-keys", "-t", session, "-l",
+              "python -c 'import mxnet; print(\"mx\", mxnet.__version__)'")  # fmt: skip
+        _tmux("send-keys", "-t", session, "Enter")
+        _wait_for(session, "mx 1.9.1", timeout=60)
+        _tmux("send-keys", "-t", session, "-l", "exit 0")
+        _tmux("send-keys", "-t", session, "Enter")
+        screen = _wait_for(session, "The shell exited with", timeout=30)
+        assert "status 0." in screen  # (the side panel wraps the line)
+        # The checkpoints rerun after the shell; q would ask first while they run.
+        _wait_for(session, "running…", timeout=60, present=False)
+        _tmux("send-keys", "-t", session, "q")
+        assert _wait_exit(exit_file) == "0"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

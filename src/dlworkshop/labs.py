@@ -75,7 +75,9 @@ for _cp in (
     Checkpoint(
         "lab2.runs", "lab2", "The container runs MXNet", "dlworkshop.container.run:check_runs_mxnet"
     ),
-    Checkpoint("lab2.pushed", "lab2", "Image pushed to ECR"),
+    Checkpoint(
+        "lab2.pushed", "lab2", "Image pushed to ECR", "dlworkshop.aws.registry:check_pushed"
+    ),
     Checkpoint("lab3.taskdef", "lab3", "Task definition registered"),
     Checkpoint("lab3.running", "lab3", "The task runs on the cluster"),
     Checkpoint("lab3.tunnel", "lab3", "SSH tunnel to the container instance is open"),

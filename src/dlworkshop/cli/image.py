@@ -1,11 +1,11 @@
-"""`dlworkshop image build`: Lab 2 from the command line."""
+"""`dlworkshop image build|shell|push`: Lab 2 from the command line."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
 
-from dlworkshop.events import Event
+from dlworkshop.events import Event, Log
 
 
 def add_parsers(sub, parent: list) -> None:
@@ -19,10 +19,41 @@ def add_parsers(sub, parent: list) -> None:
         "Debian 12 image if present, else python:3.11-slim-bookworm)",
     )
     build.add_argument("--no-cache", action="store_true", help="rebuild every layer")
+    shell = actions.add_parser(
+        "shell", parents=parent, help="an interactive shell in the image (docker run -it --rm)"
+    )
+    shell.add_argument("--tag", default=None, help="image (default dlworkshop/mxnet:latest)")
+    shell.add_argument("cmd", nargs=argparse.REMAINDER, help="a command instead of bash")
+    push = actions.add_parser(
+        "push", parents=parent, help="push the image to the stack's ECR repository"
+    )
+    push.add_argument(
+        "--source", default=None, help="local image (default dlworkshop/mxnet:latest)"
+    )
+    push.add_argument("--tag", default="latest", help="tag in ECR (default latest)")
 
 
 def cmd_image(args: argparse.Namespace, printer) -> Iterator[Event]:
     from dlworkshop.container import build, engine
 
     client = engine.client()
-    yield from build.build(client, args.tag or build.DEFAULT_TAG, args.base_image, args.no_cache)
+    if args.action == "build":
+        yield from build.build(client, args.tag or build.DEFAULT_TAG, args.base_image,
+                               args.no_cache)  # fmt: skip
+    elif args.action == "shell":
+        import subprocess
+
+        from dlworkshop.container import shell
+
+        argv = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd  # `image shell -- python -V`
+        line = shell.command(client, args.tag or build.DEFAULT_TAG, argv or None)
+        code = subprocess.call(line)
+        yield Log(f"The shell exited with status {code}.")
+        if code:
+            raise SystemExit(code)
+    else:
+        from dlworkshop.cli.stack import _context
+        from dlworkshop.container import push
+
+        yield from _context(args, printer)
+        yield from push.push(client, args._ctx, args.source or build.DEFAULT_TAG, args.tag)

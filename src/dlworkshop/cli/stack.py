@@ -66,10 +66,12 @@ def _context(args: argparse.Namespace, printer) -> Iterator[Event]:
 
     ctx = resolve(args, printer)
     if ctx.target.is_sandbox and not ctx.target.endpoint:
+        from dlworkshop import state as state_store
         from dlworkshop.sandbox import lifecycle
 
         info, _ = lifecycle.start(owner="cli")
-        ctx = type(ctx)(ctx.target.with_endpoint(info.endpoint), ctx.state)
+        # Reloaded: the state now records the sandbox (and its registry).
+        ctx = type(ctx)(ctx.target.with_endpoint(info.endpoint), state_store.load().state)
         yield Log(f"Started the sandbox at {info.endpoint}; `dlworkshop sandbox stop` stops it.")
     args._ctx = ctx
 

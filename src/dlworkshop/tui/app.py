@@ -50,10 +50,13 @@ VIEWS: dict[str, type[LabView]] = {
 class Connected(Message):
     """The target is resolved (and the sandbox is up, in sandbox mode)."""
 
-    def __init__(self, target: Target, started_sandbox: object | None) -> None:
+    def __init__(
+        self, target: Target, started_sandbox: object | None, sandbox: dict | None = None
+    ) -> None:
         super().__init__()
         self.target = target
         self.started_sandbox = started_sandbox
+        self.sandbox = sandbox  # the running sandbox's record (endpoint, registry)
 
 
 class ConnectFailed(Message):
@@ -167,17 +170,18 @@ class WorkshopApp(App[int]):
             target = target_mod.resolve(
                 self.want_sandbox, self.want_profile, self.want_region, self.state.region
             )
-            started = None
+            started = record = None
             if target.is_sandbox:
                 from dlworkshop.sandbox import lifecycle
 
                 info, was_started = lifecycle.start(owner="tui", owner_pid=os.getpid())
                 started = info if was_started else None
                 target = target.with_endpoint(info.endpoint)
+                record = info.to_record()
                 if self._shutting_down and started is not None:
                     lifecycle.stop(only=started)  # the app closed while the sandbox started
                     return
-            self.post_message(Connected(target, started))
+            self.post_message(Connected(target, started, record))
         except Exception as exc:
             self.post_message(ConnectFailed(explain(exc)))
 
@@ -190,6 +194,9 @@ class WorkshopApp(App[int]):
 
             started = message.started_sandbox
             self.add_cleanup(lambda: lifecycle.stop(only=started))  # type: ignore[arg-type]
+        if message.sandbox is not None:
+            # Already saved by lifecycle.start; the copy in memory must agree (its registry).
+            self.state.sandbox = message.sandbox
         self.ctx = Context(self.target, self.state)
         self._link_ready.set()
         self._set_subtitle(self.target.mode, self.target.region)
