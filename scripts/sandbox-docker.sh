@@ -9,7 +9,7 @@ set -euo pipefail
 STATE=${DLWORKSHOP_DOCKER_DIR:-/var/lib/dlworkshop/docker}
 RUN=/run/dlworkshop-docker
 SOCK=$RUN/docker.sock
-BASE=dlworkshop/bookworm-python:latest
+BASE=dlworkshop/bookworm-python:2  # bump with the recipe below (container/build.py too)
 MIRROR=${DEBIAN_MIRROR:-$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
@@ -47,7 +47,9 @@ base() {
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
     bookworm "$root" "$MIRROR" >"$STATE/debootstrap.log" 2>&1
   mountpoint -q "$root/proc" && umount "$root/proc"
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+  # As slim as the public python:3.11-slim-bookworm: no apt caches, docs, manuals or locales.
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/* \
+    "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/*
   tar -C "$root" --exclude='./proc/*' --exclude='./sys/*' --exclude='./dev/*' -c . \
     | docker import - "$BASE" >/dev/null
   rm -rf "$root"

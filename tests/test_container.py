@@ -24,7 +24,9 @@ def _engine():
 
         client = docker.from_env()
         client.ping()
-        client.images.get("dlworkshop/bookworm-python:latest")
+        from dlworkshop.container.build import SANDBOX_BASE
+
+        client.images.get(SANDBOX_BASE)
         return client
     except Exception as exc:  # no engine here: say so, never fake it
         return str(exc)
@@ -182,3 +184,52 @@ def test_image_shell_runs_a_command_in_the_image(image: str) -> None:
     assert "1.9.1 10001" in out.stdout
     failing = run_cli("image", "shell", "--tag", image, "--", "sh", "-c", "exit 3")
     assert failing.returncode == 3
+
+
+@needs_engine
+def test_jupyter_wants_its_random_token_and_serves_the_notebooks(image: str) -> None:
+    import re
+
+    from dlworkshop.sandbox.processes import free_port
+
+    port = free_port()
+    container = ENGINE.containers.run(
+        image, ["jupyter", "lab", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1"],
+        detach=True, network_mode="host",
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        token = None
+        while token is None and time.monotonic() < deadline:
+            found = re.search(r"token=([0-9a-f]+)", container.logs().decode())
+            token = found.group(1) if found else time.sleep(0.5)
+        assert token and len(token) >= 32  # made at start, never a fixed password
+        status = f"http://127.0.0.1:{port}/api/status"
+        assert httpx.get(status).status_code == 403
+        assert httpx.get(status, headers={"Authorization": "token wrong"}).status_code == 403
+        auth = {"Authorization": f"token {token}"}
+        assert httpx.get(status, headers=auth).status_code == 200
+        listing = httpx.get(f"http://127.0.0.1:{port}/api/contents", headers=auth).json()
+        assert "is-this-a-cat.ipynb" in [item["name"] for item in listing["content"]]
+    finally:
+        container.remove(force=True)
+
+
+@needs_engine
+@needs_photos
+def test_the_workshop_notebook_says_chelsea_is_a_cat(image: str) -> None:
+    import json
+
+    out = ENGINE.containers.run(
+        image, ["jupyter", "nbconvert", "--to", "notebook", "--execute", "--stdout",
+                "is-this-a-cat.ipynb"],
+        working_dir="/home/app/notebooks", network_mode="none", remove=True, stderr=False,
+        environment={"PHOTO": "/photos/skimage_chelsea.png"},
+        volumes={str(PHOTOS): {"bind": "/photos", "mode": "ro"}},
+    )  # fmt: skip
+    notebook = json.loads(out)
+    printed = "".join(
+        "".join(o.get("text", "")) for cell in notebook["cells"] for o in cell.get("outputs", [])
+    )
+    assert "MXNet 1.9.1" in printed
+    assert "\nCAT (" in printed, printed

@@ -21,7 +21,8 @@ from dlworkshop.events import Event, Failed, Log
 ROOT = Path(__file__).resolve().parents[3]  # the checkout (or the installed tree's top)
 DOCKERFILE = "src/dlworkshop/container/Dockerfile"
 DEFAULT_TAG = "dlworkshop/mxnet:latest"
-SANDBOX_BASE = "dlworkshop/bookworm-python:latest"
+# The tag is the recipe's version in scripts/sandbox-docker.sh: a new recipe, a new image.
+SANDBOX_BASE = "dlworkshop/bookworm-python:2"
 PUBLIC_BASE = "python:3.11-slim-bookworm"
 CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")

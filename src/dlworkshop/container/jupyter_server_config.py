@@ -1,0 +1,15 @@
+"""Jupyter in the workshop image: always a token (random unless JUPYTER_TOKEN is set), never
+a password, and nothing but the notebooks folder."""
+
+c = get_config()  # noqa: F821 - Jupyter's config loader provides get_config
+
+# Every interface inside the container; outside, publish it on loopback only
+# (-p 127.0.0.1:8888:8888) or reach it through the SSH tunnel of Lab 3.
+c.ServerApp.ip = "0.0.0.0"
+c.ServerApp.port = 8888
+c.ServerApp.open_browser = False
+c.ServerApp.root_dir = "/home/app/notebooks"
+# A token is required (Jupyter makes a random one when JUPYTER_TOKEN is unset or empty);
+# no password can be set from the browser to replace it.
+c.PasswordIdentityProvider.allow_password_change = False
+c.ServerApp.allow_remote_access = True  # requests arrive through Docker's port mapping
