@@ -13,7 +13,7 @@ from conftest import MODELS, PHOTOS, needs_models, needs_photos
 from helpers import json_lines, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILE = ROOT / "src/dlworkshop/container/Dockerfile"
+DOCKERFILES = sorted((ROOT / "src/dlworkshop/container").glob("Dockerfile*"))
 HADOLINT = ROOT / ".venv-tools/bin/hadolint"
 TAG = "dlworkshop/mxnet:test"
 
@@ -39,9 +39,19 @@ needs_engine = pytest.mark.skipif(
 
 
 @pytest.mark.skipif(not HADOLINT.exists(), reason="run ./workshop setup first")
-def test_hadolint_is_clean() -> None:
-    out = subprocess.run([str(HADOLINT), str(DOCKERFILE)], capture_output=True, text=True)
+def test_hadolint_is_clean_on_every_dockerfile() -> None:
+    assert [p.name for p in DOCKERFILES] == ["Dockerfile", "Dockerfile.gpu"]
+    out = subprocess.run([str(HADOLINT), *map(str, DOCKERFILES)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_both_dockerfiles_share_the_requirements_and_name_their_own_mxnet() -> None:
+    cpu, gpu = (p.read_text() for p in DOCKERFILES)
+    for text, mxnet in ((cpu, "mxnet==1.9.1 "), (gpu, "mxnet-cu117==1.9.1 ")):
+        assert f"pip install {mxnet}--requirement /tmp/requirements-serve.txt" in text
+        assert "USER 10001:10001" in text and "HEALTHCHECK" in text
+    requirements = (ROOT / "src/dlworkshop/container/requirements-serve.txt").read_text()
+    assert "mxnet" not in [line.split("=")[0] for line in requirements.splitlines()]
 
 
 @pytest.fixture(scope="module")

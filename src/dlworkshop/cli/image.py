@@ -12,11 +12,16 @@ def add_parsers(sub, parent: list) -> None:
     image = sub.add_parser("image", help="Lab 2: the MXNet container image")
     actions = image.add_subparsers(dest="action", metavar="ACTION", required=True)
     build = actions.add_parser("build", parents=parent, help="build the image, streamed")
-    build.add_argument("--tag", default=None, help="image tag (default dlworkshop/mxnet:latest)")
+    build.add_argument(
+        "--tag", default=None, help="image tag (default dlworkshop/mxnet:latest, or :gpu)"
+    )
     build.add_argument(
         "--base-image",
-        help="base image (default: the sandbox's local "
-        "Debian 12 image if present, else python:3.11-slim-bookworm)",
+        help="base image (default: the sandbox's local Debian 12 image if present, else "
+        "python:3.11-slim-bookworm; with --gpu, nvidia/cuda:11.7.1-cudnn8-runtime-ubuntu22.04)",
+    )
+    build.add_argument(
+        "--gpu", action="store_true", help="the GPU image (mxnet-cu117), after the CPU one"
     )
     build.add_argument("--no-cache", action="store_true", help="rebuild every layer")
     shell = actions.add_parser(
@@ -38,8 +43,7 @@ def cmd_image(args: argparse.Namespace, printer) -> Iterator[Event]:
 
     client = engine.client()
     if args.action == "build":
-        yield from build.build(client, args.tag or build.DEFAULT_TAG, args.base_image,
-                               args.no_cache)  # fmt: skip
+        yield from build.build(client, args.tag, args.base_image, args.no_cache, args.gpu)
     elif args.action == "shell":
         import subprocess
 

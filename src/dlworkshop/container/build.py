@@ -16,11 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dlworkshop.container import engine as engine_mod
 from dlworkshop.events import Event, Failed, Log
 
 ROOT = Path(__file__).resolve().parents[3]  # the checkout (or the installed tree's top)
 DOCKERFILE = "src/dlworkshop/container/Dockerfile"
+GPU_DOCKERFILE = "src/dlworkshop/container/Dockerfile.gpu"
 DEFAULT_TAG = "dlworkshop/mxnet:latest"
+GPU_TAG = "dlworkshop/mxnet:gpu"
+GPU_BASE = "nvidia/cuda:11.7.1-cudnn8-runtime-ubuntu22.04"
 # The tag is the recipe's version in scripts/sandbox-docker.sh: a new recipe, a new image.
 SANDBOX_BASE = "dlworkshop/bookworm-python:2"
 PUBLIC_BASE = "python:3.11-slim-bookworm"
@@ -130,20 +134,38 @@ def default_base(client: Any) -> str:
 
 def build(
     client: Any,
-    tag: str = DEFAULT_TAG,
+    tag: str | None = None,
     base_image: str | None = None,
     no_cache: bool = False,
+    gpu: bool = False,
 ) -> Iterator[Event]:
-    """Build the image; errors arrive as items of the stream, and become Failed events."""
-    base = base_image or default_base(client)
+    """Build the CPU image (or, with `gpu`, the GPU one from the CPU image's model); errors
+    arrive as items of the stream, and become Failed events."""
+    tag = tag or (GPU_TAG if gpu else DEFAULT_TAG)
+    base = base_image or (GPU_BASE if gpu else default_base(client))
+    args = {"BASE_IMAGE": base}
+    if gpu:
+        from docker.errors import ImageNotFound
+
+        try:
+            client.images.get(DEFAULT_TAG)
+        except ImageNotFound:
+            yield Failed(f"The GPU image copies its model from {DEFAULT_TAG}: build that first.")
+            return
+        args["MODEL_IMAGE"] = DEFAULT_TAG
     engine = os.environ.get("DOCKER_HOST") or "the local Docker engine"
     yield Log(f"Building {tag} on {base} with {engine}.")
     started = time.monotonic()
     image_id = ""
-    with _mirror_for_build(os.environ.get("DLWORKSHOP_MODEL_MIRROR")) as mirror:
+    mirror_source = os.environ.get("DLWORKSHOP_MODEL_MIRROR")
+    if mirror_source and not mirror_source.startswith("http") and engine_mod.is_remote():
+        yield Log("The engine is remote: it downloads the model from its public URL.")
+        mirror_source = None
+    with _mirror_for_build(mirror_source) as mirror:
         stream = client.api.build(
-            fileobj=context_tar(), custom_context=True, encoding="gzip", dockerfile=DOCKERFILE,
-            tag=tag, buildargs={"BASE_IMAGE": base, "MODEL_MIRROR": mirror}, rm=True,
+            fileobj=context_tar(), custom_context=True, encoding="gzip",
+            dockerfile=GPU_DOCKERFILE if gpu else DOCKERFILE, tag=tag,
+            buildargs={**args, "MODEL_MIRROR": mirror}, rm=True,
             forcerm=True, nocache=no_cache, decode=True,
             network_mode="host",  # the mirror on loopback, and the sandbox's own network
         )  # fmt: skip

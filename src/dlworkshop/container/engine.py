@@ -1,4 +1,8 @@
-"""The Docker engine to talk to: DOCKER_HOST, else the current Docker context, else local."""
+"""The Docker engine to talk to: DOCKER_HOST, else the current Docker context, else local.
+
+An ssh:// engine (a container instance's, as the original workshop built on) is reached
+through our own SSH tunnel with the workshop key, forwarding its /var/run/docker.sock.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,39 @@ from typing import Any
 
 from dlworkshop.errors import UserError
 
+REMOTE_SOCKET = "/var/run/docker.sock"
+_TUNNELS: dict[str, Any] = {}  # one SSH connection per ssh:// engine, for the process
+
+
+def _over_ssh(url: str) -> Any:
+    """A client for the engine at ssh://USER@HOST, through a tunnel kept for the process."""
+    import docker
+
+    from dlworkshop import state as state_store
+    from dlworkshop.remote.tunnel import SshTarget, Tunnel
+
+    tunnel = _TUNNELS.get(url)
+    if tunnel is None:
+        key = state_store.load().state.key_path
+        tunnel = _TUNNELS[url] = Tunnel(SshTarget.parse(url), key)
+        tunnel.local_socket = tunnel.forward_socket(REMOTE_SOCKET)
+    return docker.DockerClient(base_url=f"unix://{tunnel.local_socket}")
+
+
+def _host() -> str:
+    """DOCKER_HOST, else the current Docker context's host, else "" (the local default)."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    from docker.context import ContextAPI
+
+    context = ContextAPI.get_current_context()
+    return (context.Host if context else None) or ""
+
+
+def is_remote() -> bool:
+    """The engine is reached over the network (so it cannot see this machine's files)."""
+    return _host().startswith(("ssh://", "tcp://"))
+
 
 def client() -> Any:
     """A Docker SDK client for the engine the learner's `docker` command would use."""
@@ -14,12 +51,9 @@ def client() -> Any:
     from docker.errors import DockerException
 
     try:
-        if os.environ.get("DOCKER_HOST"):
-            return docker.from_env()
-        from docker.context import ContextAPI
-
-        context = ContextAPI.get_current_context()
-        host = context.Host if context else None
+        host = _host()
+        if host.startswith("ssh://"):
+            return _over_ssh(host)
         return docker.DockerClient(base_url=host) if host else docker.from_env()
     except DockerException as exc:
         raise UserError(

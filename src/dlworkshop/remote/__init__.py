@@ -1,0 +1,1 @@
+"""SSH to container instances: tunnels and forwarded sockets."""
