@@ -109,6 +109,8 @@ def push(client: Any, ctx, source: str = DEFAULT_TAG, tag: str = "latest") -> It
     if ctx.target.is_sandbox:
         # Real ECR records pushes itself; moto's ECR learns of them from us.
         digest = registry.record_sandbox_push(ctx, repo, where, tag)
+        # The loopback name changes with every sandbox: do not let such tags pile up.
+        client.api.remove_image(f"{target}:{tag}", noprune=True)
     if not digest:
         yield Failed("The engine finished the push without reporting a digest.")
         return
