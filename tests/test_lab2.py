@@ -25,11 +25,15 @@ async def test_build_then_push_and_all_three_checkpoints_pass(
     monkeypatch.setenv("DLWORKSHOP_MODEL_MIRROR", str(MODELS))
     _deploy_stack("lab2-pilot")  # Lab 1's stack owns the ECR repository
     app = WorkshopApp(sandbox=True)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.press("3")
         view = app.view("lab2")
         view.query_one("#l2-build").focus()
         await pilot.press("enter")
+        # One thing at a time: a push now would push the image being replaced.
+        view.start_push()
+        messages = [n.message for n in app._notifications]
+        assert any("The build is still running" in m for m in messages), messages
         rows = view.checkpoint_list
         await wait_until(pilot, lambda: rows.row("lab2.runs").status in (PASSED, FAILED),
                          timeout=900)  # fmt: skip

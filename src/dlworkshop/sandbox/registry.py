@@ -76,14 +76,20 @@ def _config(root: Path, address: str, user: str, password: str) -> Path:
     return config
 
 
-def _die_with_parent() -> None:
-    # If the sandbox process is killed outright, the registry goes with it (Linux only).
+def _death_signal():
+    """A pre-exec hook so that the registry dies with the sandbox process even if that is
+    killed outright (Linux's PR_SET_PDEATHSIG), or None elsewhere.
+
+    Everything is looked up here, in the parent: the hook runs in the forked child of a
+    threaded process, where importing or loading a library could deadlock.
+    """
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
 
 
 def _answers(address: str) -> bool:
@@ -113,7 +119,7 @@ def start(root: Path, user: str, password: str, port: int, timeout: float = 20.0
     log = open(root / "registry.log", "ab")  # noqa: SIM115 - the child keeps it open
     proc = subprocess.Popen(
         [binary, "serve", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-        preexec_fn=_die_with_parent,
+        preexec_fn=_death_signal(),
     )  # fmt: skip
     log.close()
     registry = Registry(proc, address)

@@ -74,6 +74,16 @@ class Lab2View(LabView):
     """Build (step bar and log), Open shell (the app suspends), Push (a bar per layer)."""
 
     built = True
+    running: str | None = None  # what the lab is doing: one thing at a time
+
+    def _claim(self, what: str) -> bool:
+        """Start `what` unless something else runs (a push mid-build would push the old image)."""
+        if self.running:
+            self.app.notify(f"{self.running} is still running: wait for it to finish.",
+                            title="Lab 2", severity="warning")  # fmt: skip
+            return False
+        self.running = what
+        return True
 
     def compose_actions(self) -> Iterator:
         yield Static(
@@ -130,6 +140,8 @@ class Lab2View(LabView):
         self.query_one("#l2-step", Static).update(message)
 
     def start_build(self) -> None:
+        if not self._claim("The build"):
+            return
         self._begin("Connecting to the Docker engine…")
         self.query_one("#l2-result", Static).update("")
         bar = self.query_one("#l2-progress", ProgressBar)
@@ -145,6 +157,8 @@ class Lab2View(LabView):
 
     # ----- push ----------------------------------------------------------------------
     def start_push(self) -> None:
+        if not self._claim("The push"):
+            return
         self._begin("Logging in to ECR…")
         layers = self.query_one("#l2-layers", Vertical)
         layers.remove_children()
@@ -225,10 +239,13 @@ class Lab2View(LabView):
         row.show(event)
 
     def on_work_finished(self, message: WorkFinished) -> None:
+        self.running = None
         self.app.run_checks(self.lab.id)  # type: ignore[attr-defined]
 
     # ----- shell ---------------------------------------------------------------------
     def open_shell(self) -> None:
+        if not self._claim("The shell"):
+            return
         self.query_one("#l2-step", Static).update("Checking the image and the docker client…")
         self._prepare_shell()
 
@@ -242,6 +259,7 @@ class Lab2View(LabView):
             self.post_message(ShellReady(shell.command(engine.client())))
         except Exception as exc:  # no docker CLI, no image, no engine
             self.post_message(WorkEvent(Failed(explain(exc))))
+            self.post_message(WorkFinished())
 
     def on_shell_ready(self, message: ShellReady) -> None:
         import subprocess
@@ -249,6 +267,7 @@ class Lab2View(LabView):
         from textual.app import SuspendNotSupported
 
         step = self.query_one("#l2-step", Static)
+        self.running = None
         try:
             with self.app.suspend():
                 print(SHELL_BANNER, flush=True)
