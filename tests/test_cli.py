@@ -71,8 +71,9 @@ def test_sandbox_start_status_stop_leaves_nothing_running() -> None:
     started = json_lines(run_cli("--json", "sandbox", "start").stdout)
     status = started[-1]
     assert status["type"] == "sandbox_status" and status["running"] and status["started"]
-    pid, endpoint = status["pid"], status["endpoint"]
+    pid, endpoint, registry = status["pid"], status["endpoint"], status["registry"]
     assert endpoint.startswith("http://127.0.0.1:")
+    assert registry.startswith("127.0.0.1:") or status["registry_note"]
 
     # A second start reuses the running one.
     again = json_lines(run_cli("--json", "sandbox", "start").stdout)[-1]
@@ -93,11 +94,15 @@ def test_sandbox_start_status_stop_leaves_nothing_running() -> None:
         "pid": None,
         "owner": None,
         "started": False,
+        "registry": "",
+        "registry_note": "",
     }
     assert not Path(f"/proc/{pid}").exists() or "dlworkshop" not in Path(
         f"/proc/{pid}/cmdline"
     ).read_text(errors="replace")
     assert _port_free(endpoint)
+    if registry:  # the registry went with the sandbox
+        assert _port_free(f"http://{registry}")
     assert json_lines(run_cli("--json", "sandbox", "status").stdout)[-1]["running"] is False
 
 

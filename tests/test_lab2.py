@@ -32,6 +32,7 @@ async def test_build_then_push_and_all_three_checkpoints_pass(
         await pilot.press("enter")
         # One thing at a time: a push now would push the image being replaced.
         view.start_push()
+        await pilot.pause()
         messages = [n.message for n in app._notifications]
         assert any("The build is still running" in m for m in messages), messages
         rows = view.checkpoint_list

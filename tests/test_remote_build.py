@@ -112,6 +112,11 @@ def test_build_over_ssh_with_the_workshop_key(instance: dict, http_mirror: str) 
 
     assert f"[127.0.0.1]:{instance['port']} ssh-ed25519 " in known_hosts_file().read_text()
 
+    # The shell goes through the same tunnel (the docker CLI's own ssh knows no workshop key).
+    out = run_cli("image", "shell", "--tag", TAG, "--", "python", "-c", "print('over ssh')",
+                  env=env)  # fmt: skip
+    assert out.returncode == 0 and "over ssh" in out.stdout, out.stderr
+
 
 @needs_engine
 def test_a_wrong_key_or_a_changed_host_key_is_refused_clearly(instance: dict) -> None:

@@ -51,7 +51,7 @@ def cmd_image(args: argparse.Namespace, printer) -> Iterator[Event]:
 
         argv = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd  # `image shell -- python -V`
         line = shell.command(client, args.tag or build.DEFAULT_TAG, argv or None)
-        code = subprocess.call(line)
+        code = subprocess.call(line, env=engine.cli_environment())
         yield Log(f"The shell exited with status {code}.")
         if code:
             raise SystemExit(code)

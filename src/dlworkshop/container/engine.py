@@ -40,6 +40,17 @@ def _host() -> str:
     return (context.Host if context else None) or ""
 
 
+def cli_environment() -> dict[str, str]:
+    """The environment for the docker CLI: over ssh://, our tunnel (the CLI's own ssh would
+    need the workshop key in ~/.ssh/config); otherwise the learner's own settings."""
+    env = dict(os.environ)
+    host = _host()
+    if host.startswith("ssh://"):
+        _over_ssh(host)
+        env["DOCKER_HOST"] = f"unix://{_TUNNELS[host].local_socket}"
+    return env
+
+
 def is_remote() -> bool:
     """The engine is reached over the network (so it cannot see this machine's files)."""
     return _host().startswith(("ssh://", "tcp://"))

@@ -32,9 +32,10 @@ class WorkFinished(Message):
 class ShellReady(Message):
     """The docker command line for the shell, checked off the UI thread."""
 
-    def __init__(self, line: list[str]) -> None:
+    def __init__(self, line: list[str], env: dict[str, str]) -> None:
         super().__init__()
         self.line = line
+        self.env = env
 
 
 class LayerRow(Horizontal):
@@ -104,8 +105,15 @@ class Lab2View(LabView):
 
     def on_mount(self) -> None:
         # Until work starts there is nothing to show: keep the checkpoints in view.
-        for selector in ("#l2-progress", "#l2-log", "#l2-layers"):
+        for selector in ("#l2-progress", "#l2-log", "#l2-layers", "#l2-step", "#l2-result",
+                         "#l2-digest"):  # fmt: skip
             self.query_one(selector).display = False
+
+    def _say(self, selector: str, text: str) -> None:
+        """Show `text` in one of the message lines; an empty one takes no room."""
+        line = self.query_one(selector, Static)
+        line.update(text)
+        line.display = bool(text)
 
     def actions(self) -> list[LabAction]:
         return [
@@ -137,13 +145,13 @@ class Lab2View(LabView):
         log = self.query_one("#l2-log", RichLog)
         log.clear()
         log.display = True
-        self.query_one("#l2-step", Static).update(message)
+        self._say("#l2-step", message)
 
     def start_build(self) -> None:
         if not self._claim("The build"):
             return
         self._begin("Connecting to the Docker engine…")
-        self.query_one("#l2-result", Static).update("")
+        self._say("#l2-result", "")
         bar = self.query_one("#l2-progress", ProgressBar)
         bar.display = True
         bar.update(total=None, progress=0)
@@ -163,7 +171,7 @@ class Lab2View(LabView):
         layers = self.query_one("#l2-layers", Vertical)
         layers.remove_children()
         layers.display = True
-        self.query_one("#l2-digest", Static).update("")
+        self._say("#l2-digest", "")
         self._push()
 
     @work(thread=True, group="work-lab2", exclusive=True)
@@ -199,7 +207,7 @@ class Lab2View(LabView):
         event = message.event
         log = self.query_one("#l2-log", RichLog)
         if isinstance(event, BuildStep):
-            self.query_one("#l2-step", Static).update(
+            self._say("#l2-step",
                 f"Step {event.step} of {event.total}: {event.instruction[:80]}")  # fmt: skip
             self.query_one("#l2-progress", ProgressBar).update(
                 total=event.total, progress=event.step - 1
@@ -210,23 +218,25 @@ class Lab2View(LabView):
         elif isinstance(event, BuildDone):
             bar = self.query_one("#l2-progress", ProgressBar)
             bar.update(progress=bar.total or 1)
-            self.query_one("#l2-step", Static).update("Done.")
-            self.query_one("#l2-result", Static).update(
-                f"[b green]Built[/] {event.tag}: {event.size_mb:.0f} MB in {event.seconds:.0f} s"
+            self._say("#l2-step", "Done.")
+            self._say(
+                "#l2-result",
+                f"[b green]Built[/] {event.tag}: {event.size_mb:.0f} MB in {event.seconds:.0f} s",
             )
         elif isinstance(event, PushLayer):
             self._layer(event)
         elif isinstance(event, PushDone):
-            self.query_one("#l2-step", Static).update("Pushed.")
-            self.query_one("#l2-digest", Static).update(
-                f"[b green]Pushed[/] {event.repository}:{event.tag}\n[b]digest[/] {event.digest}"
+            self._say("#l2-step", "Pushed.")
+            self._say(
+                "#l2-digest",
+                f"[b green]Pushed[/] {event.repository}:{event.tag}\n[b]digest[/] {event.digest}",
             )
             log.write(event.render_text())
         elif isinstance(event, Failed):
-            self.query_one("#l2-step", Static).update(f"[b red]{event.message}[/]")
+            self._say("#l2-step", f"[b red]{event.message}[/]")
             self.app.notify(event.message, title="Lab 2", severity="error", timeout=12)
         elif isinstance(event, Log):
-            self.query_one("#l2-step", Static).update(event.message)
+            self._say("#l2-step", event.message)
             log.write(event.message)
 
     def _layer(self, event) -> None:
@@ -246,7 +256,7 @@ class Lab2View(LabView):
     def open_shell(self) -> None:
         if not self._claim("The shell"):
             return
-        self.query_one("#l2-step", Static).update("Checking the image and the docker client…")
+        self._say("#l2-step", "Checking the image and the docker client…")
         self._prepare_shell()
 
     @work(thread=True, group="work-lab2", exclusive=True)
@@ -256,7 +266,8 @@ class Lab2View(LabView):
         from dlworkshop.events import Failed
 
         try:
-            self.post_message(ShellReady(shell.command(engine.client())))
+            line = shell.command(engine.client())
+            self.post_message(ShellReady(line, engine.cli_environment()))
         except Exception as exc:  # no docker CLI, no image, no engine
             self.post_message(WorkEvent(Failed(explain(exc))))
             self.post_message(WorkFinished())
@@ -266,17 +277,17 @@ class Lab2View(LabView):
 
         from textual.app import SuspendNotSupported
 
-        step = self.query_one("#l2-step", Static)
         self.running = None
         try:
             with self.app.suspend():
                 print(SHELL_BANNER, flush=True)
-                code = subprocess.call(message.line)
+                code = subprocess.call(message.line, env=message.env)
         except SuspendNotSupported:
-            step.update(
+            self._say(
+                "#l2-step",
                 "[b red]This terminal cannot hand itself over to a shell.[/] "
-                "Run `dlworkshop image shell` in another terminal."
+                "Run `dlworkshop image shell` in another terminal.",
             )
             return
-        step.update(f"The shell exited with status {code}.")
+        self._say("#l2-step", f"Shell exited: status {code}.")
         self.app.run_checks(self.lab.id)  # type: ignore[attr-defined]
