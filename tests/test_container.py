@@ -243,3 +243,52 @@ def test_the_workshop_notebook_says_chelsea_is_a_cat(image: str) -> None:
     )
     assert "MXNet 1.9.1" in printed
     assert "\nCAT (" in printed, printed
+
+
+def test_a_push_streams_error_detail_is_a_failure() -> None:
+    from dlworkshop.container.push import PushLayer, _layer_events
+    from dlworkshop.events import Failed
+
+    # The engine's own stream items, as a denied push sends them.
+    stream = [
+        {"status": "The push refers to repository [127.0.0.1:5000/x]"},
+        {"status": "Preparing", "progressDetail": {}, "id": "975481fd8a16"},
+        {"status": "Pushing", "progressDetail": {"current": 512, "total": 2048},
+         "id": "975481fd8a16"},
+        {"errorDetail": {"message": "denied: requested access to the resource is denied"},
+         "error": "denied: requested access to the resource is denied"},
+        {"status": "never read"},
+    ]  # fmt: skip
+    events = list(_layer_events(iter(stream)))
+    assert [type(e) for e in events] == [PushLayer, PushLayer, Failed]
+    assert events[1].current == 512 and events[1].total == 2048 and not events[1].done
+    assert events[-1].message == (
+        "The push failed: denied: requested access to the resource is denied"
+    )
+
+
+@needs_engine
+def test_the_gpu_recipe_builds_on_the_debian_base(image: str) -> None:
+    """nvidia/cuda is out of reach here: build Dockerfile.gpu's steps on the sandbox's Debian
+    base instead (bookworm has python3.11 and python3.11-venv too); it is not run."""
+    from dlworkshop.container.build import DEFAULT_TAG, SANDBOX_BASE
+
+    gpu_tag = "dlworkshop/mxnet:gpu-recipe"
+    # The model comes from the CPU image: this module's build is that image.
+    ENGINE.images.get(image).tag(*DEFAULT_TAG.split(":"))
+    out = run_cli("--json", "image", "build", "--gpu", "--tag", gpu_tag,
+                  "--base-image", SANDBOX_BASE, timeout=1800)  # fmt: skip
+    try:
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+        assert json_lines(out.stdout)[-1]["type"] == "build_done"
+        shown = ENGINE.containers.run(
+            gpu_tag, ["sh", "-c", "pip show mxnet-cu117 | grep ^Version; id -u; "
+                      "ls /opt/cache/dlworkshop/models/mobilenetv2-imagenet"],
+            remove=True, network_mode="none",
+        ).decode()  # fmt: skip
+        assert "Version: 1.9.1" in shown and "10001" in shown
+        assert "model-symbol.json" in shown and "model-0000.params" in shown
+        config = ENGINE.images.get(gpu_tag).attrs["Config"]
+        assert config["Cmd"][:3] == ["dlworkshop", "serve", "--gpu"]
+    finally:
+        ENGINE.images.remove(gpu_tag, force=True)  # 1.4 GB, mostly mxnet-cu117
