@@ -59,6 +59,8 @@ base() {
 stop() {
   if ours_alive; then
     local pid; pid=$(cat "$RUN/dockerd.pid")
+    # Every rebuild leaves the image it replaced behind, untagged: do not let them pile up.
+    DOCKER_HOST="unix://$SOCK" docker image prune -f >/dev/null 2>&1 || true
     log "stopping dockerd ($pid)"
     kill "$pid"
     for _ in $(seq 1 60); do [ -d "/proc/$pid" ] || break; sleep 0.5; done

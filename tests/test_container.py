@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -292,3 +293,23 @@ def test_the_gpu_recipe_builds_on_the_debian_base(image: str) -> None:
         assert config["Cmd"][:3] == ["dlworkshop", "serve", "--gpu"]
     finally:
         ENGINE.images.remove(gpu_tag, force=True)  # 1.4 GB, mostly mxnet-cu117
+
+
+@needs_engine
+def test_the_current_docker_context_picks_the_engine(image: str, tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("docker") is None:
+        pytest.skip("the docker CLI is not installed")
+    config = {**os.environ, "DOCKER_CONFIG": str(tmp_path)}
+    engine = config.pop("DOCKER_HOST")  # no DOCKER_HOST: the context alone says where
+    for args in (["context", "create", "dlw-test", "--docker", f"host={engine}"],
+                 ["context", "use", "dlw-test"]):  # fmt: skip
+        subprocess.run(["docker", *args], env=config, check=True, capture_output=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "dlworkshop", "image", "shell", "--tag", image, "--",
+         "python", "-c", "print('via the context')"],
+        env=config, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "via the context" in out.stdout
