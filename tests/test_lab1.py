@@ -99,3 +99,20 @@ async def test_a_failed_stack_is_deleted_and_retried(sandbox: dict) -> None:
         await wait_until(pilot, lambda: view.checkpoint_list.row("lab1.instances").status
                          == PASSED, timeout=60)  # fmt: skip
         assert ops.describe(app.ctx, "retry")["StackStatus"] == "CREATE_COMPLETE"
+
+
+async def test_deploy_from_the_palette_on_another_lab_waits_for_the_form(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.target is not None)
+        assert app.query_one("ContentSwitcher").current == "lab-overview"
+        # Straight from the Overview, before Lab 1's form has looked up the defaults.
+        [deploy] = [c for c in app.get_system_commands(app.screen)
+                    if c.title == "Lab 1: deploy the stack"]  # fmt: skip
+        deploy.callback()
+        assert app.query_one("ContentSwitcher").current == "lab-lab1"
+        view = app.view("lab1")
+        await wait_until(pilot, lambda: view.checkpoint_list.row("lab1.stack").status == PASSED
+                         or view.query_one("#l1-failure").display, timeout=60)  # fmt: skip
+        assert not view.query_one("#l1-failure").display, view.query_one("#l1-failure").render()
+        assert view.query_one("#l1-cidr", Input).value == "127.0.0.1/32"

@@ -344,6 +344,11 @@ class WorkshopApp(App[int]):
         self.refresh_progress()
 
     # ----- command palette -------------------------------------------------------------
+    def _run_action(self, lab_id: str, run: Callable[[], object]) -> None:
+        """A lab's action from the palette: show its lab first, where its progress appears."""
+        self.show_lab(lab_id)
+        run()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for lab in LABS:
             yield SystemCommand(
@@ -356,7 +361,8 @@ class WorkshopApp(App[int]):
                     partial(self.run_checks, lab.id),
                 )
             for action in self.view(lab.id).actions():
-                yield SystemCommand(action.title, action.help, action.run)
+                yield SystemCommand(action.title, action.help,
+                                    partial(self._run_action, lab.id, action.run))  # fmt: skip
         yield SystemCommand("Help", "Show every key binding", self.action_help)
         yield from super().get_system_commands(screen)
 

@@ -107,6 +107,8 @@ class Lab1View(LabView):
         self.query_one("#l1-outputs", DataTable).add_columns("Output", "Value")
         self.query_one("#l1-failure").display = False
         self._loaded = False
+        self._defaults_ready = False
+        self._deploy_when_ready = False
 
     def on_show(self) -> None:
         if not self._loaded and self.app.target is not None:
@@ -152,6 +154,10 @@ class Lab1View(LabView):
         if message.cidr and not cidr_box.value:
             cidr_box.value = message.cidr
         self.query_one("#l1-cidr-note", Static).update(message.how)
+        self._defaults_ready = True
+        if self._deploy_when_ready:  # asked for (from the palette) before the form was filled
+            self._deploy_when_ready = False
+            self.start_deploy()
 
     @on(Input.Changed, "#l1-cidr")
     def _cidr_changed(self, event: Input.Changed) -> None:
@@ -203,6 +209,12 @@ class Lab1View(LabView):
     def start_deploy(self) -> None:
         if self.app.ctx is None:
             self.app.notify("Still connecting; try again in a moment.", severity="warning")
+            return
+        if not self._defaults_ready:
+            # The key pairs and the learner's address are still being looked up: an empty
+            # SourceCidr would be refused. Deploy as soon as the form is filled.
+            self._deploy_when_ready = True
+            self.on_show()
             return
         stack, region, params = self.form()
         if region and region != self.app.target.region:
