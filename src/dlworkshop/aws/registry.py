@@ -36,6 +36,11 @@ class Repository:
     name: str
     uri: str  # as ECR names it: ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME
 
+    @property
+    def path(self) -> str:
+        """The URI less its registry host: what follows /v2/ in the registry API."""
+        return self.uri.split("/", 1)[1]
+
 
 def repository(ctx: Context) -> Repository:
     """The repository from the Lab 1 stack's outputs."""
@@ -66,7 +71,7 @@ def login(ctx: Context) -> Login:
 
 def push_name(repo: Repository, where: Login) -> str:
     """The name the engine pushes to: the repository URI on the login's registry."""
-    return f"{where.registry}/{repo.uri.split('/', 1)[1]}"
+    return f"{where.registry}/{repo.path}"
 
 
 def record_sandbox_push(ctx: Context, repo: Repository, where: Login, tag: str) -> str:
@@ -75,7 +80,7 @@ def record_sandbox_push(ctx: Context, repo: Repository, where: Login, tag: str) 
     import httpx
 
     response = httpx.get(
-        f"http://{where.registry}/v2/{repo.uri.split('/', 1)[1]}/manifests/{tag}",
+        f"http://{where.registry}/v2/{repo.path}/manifests/{tag}",
         headers={"Accept": ", ".join(MANIFEST_TYPES)},
         auth=(where.username, where.password),
         timeout=30,

@@ -15,10 +15,8 @@ REMOTE_SOCKET = "/var/run/docker.sock"
 _TUNNELS: dict[str, Any] = {}  # one SSH connection per ssh:// engine, for the process
 
 
-def _over_ssh(url: str) -> Any:
-    """A client for the engine at ssh://USER@HOST, through a tunnel kept for the process."""
-    import docker
-
+def _tunnel(url: str) -> Any:
+    """The SSH tunnel to the engine at ssh://USER@HOST, opened once for the process."""
     from dlworkshop import state as state_store
     from dlworkshop.remote.tunnel import SshTarget, Tunnel
 
@@ -27,7 +25,7 @@ def _over_ssh(url: str) -> Any:
         key = state_store.load().state.key_path
         tunnel = _TUNNELS[url] = Tunnel(SshTarget.parse(url), key)
         tunnel.local_socket = tunnel.forward_socket(REMOTE_SOCKET)
-    return docker.DockerClient(base_url=f"unix://{tunnel.local_socket}")
+    return tunnel
 
 
 def _host() -> str:
@@ -46,8 +44,7 @@ def cli_environment() -> dict[str, str]:
     env = dict(os.environ)
     host = _host()
     if host.startswith("ssh://"):
-        _over_ssh(host)
-        env["DOCKER_HOST"] = f"unix://{_TUNNELS[host].local_socket}"
+        env["DOCKER_HOST"] = f"unix://{_tunnel(host).local_socket}"
     return env
 
 
@@ -64,8 +61,10 @@ def client() -> Any:
     try:
         host = _host()
         if host.startswith("ssh://"):
-            return _over_ssh(host)
-        return docker.DockerClient(base_url=host) if host else docker.from_env()
+            return docker.DockerClient(base_url=f"unix://{_tunnel(host).local_socket}")
+        if os.environ.get("DOCKER_HOST") or not host:
+            return docker.from_env()  # also DOCKER_TLS_VERIFY and DOCKER_CERT_PATH
+        return docker.DockerClient(base_url=host)  # the Docker context's engine
     except DockerException as exc:
         raise UserError(
             f"No Docker engine answered ({exc}). Start Docker, set DOCKER_HOST, or build on "

@@ -105,9 +105,7 @@ def _answers(address: str) -> bool:
 
 def start(root: Path, user: str, password: str, port: int, timeout: float = 20.0) -> Registry:
     """Start docker-registry on 127.0.0.1:port with an htpasswd holding user:password."""
-    binary = shutil.which(BINARY) or (
-        "/usr/bin/docker-registry" if Path("/usr/bin/docker-registry").exists() else None
-    )
+    binary = shutil.which(BINARY)
     if binary is None:
         raise FileNotFoundError(MISSING)
     # moto's ECR starts empty every time, so the registry behind it does too.
