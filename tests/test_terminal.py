@@ -41,8 +41,8 @@ def _start(session: str, command: str) -> None:
           "env", "-i", *env, "TERM=xterm-256color", "sh", "-c", command)  # fmt: skip
 
 
-def _wait_exit(exit_file: Path) -> str:
-    deadline = time.monotonic() + 30
+def _wait_exit(exit_file: Path, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
     while not exit_file.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     return exit_file.read_text().strip()
@@ -104,5 +104,29 @@ def test_open_shell_hands_the_terminal_to_bash_and_back(home: Path, sandbox: dic
         _wait_for(session, "running…", timeout=60, present=False)
         _tmux("send-keys", "-t", session, "q")
         assert _wait_exit(exit_file) == "0"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@needs_engine
+def test_image_push_in_a_terminal_draws_a_bar_per_layer(home: Path, sandbox: dict) -> None:
+    from dlworkshop.container.build import DEFAULT_TAG
+
+    if not ENGINE.images.list(name=DEFAULT_TAG):
+        assert run_cli("image", "build", timeout=1200).returncode == 0
+    assert run_cli("--sandbox", "stack", "deploy", "--yes", timeout=300).returncode == 0
+    session = f"dlw-{uuid.uuid4().hex[:8]}"
+    exit_file = home / "exit-code"
+    cli = Path(sys.executable).with_name("dlworkshop")
+    _start(session, f"{shlex.quote(str(cli))} --sandbox image push; "
+                    f"echo $? > {shlex.quote(str(exit_file))}; sleep 30")  # fmt: skip
+    try:
+        assert _wait_exit(exit_file, timeout=300) == "0"
+        screen = _tmux("capture-pane", "-p", "-S", "-100", "-t", session)
+        bars = [line for line in screen.splitlines() if "━━━" in line]
+        assert bars and all(line.rstrip().endswith(("Pushed", "Layer already exists"))
+                            for line in bars), screen  # fmt: skip
+        # The digest comes last, below the finished bars.
+        assert screen.rstrip().splitlines()[-1].startswith("digest sha256:"), screen
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

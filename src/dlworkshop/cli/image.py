@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator
 
 from dlworkshop.events import Event, Log
@@ -60,4 +61,39 @@ def cmd_image(args: argparse.Namespace, printer) -> Iterator[Event]:
         from dlworkshop.container import push
 
         yield from _context(args, printer)
-        yield from push.push(client, args._ctx, args.source or build.DEFAULT_TAG, args.tag)
+        events = push.push(client, args._ctx, args.source or build.DEFAULT_TAG, args.tag)
+        if args.json or not sys.stderr.isatty():
+            yield from events  # every layer event, as a line
+        else:
+            yield from _with_layer_bars(events, printer)
+
+
+def _with_layer_bars(events: Iterator[Event], printer) -> Iterator[Event]:
+    """In a terminal, a bar per layer instead of a line per layer event."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from dlworkshop.container.push import PushDone, PushLayer
+    from dlworkshop.events import Failed
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TextColumn("{task.fields[status]}"))  # fmt: skip
+    last: list[Event] = []  # the digest or the failure, printed below the finished bars
+    with Progress(*columns, console=printer.console) as bars:
+        tasks: dict[str, int] = {}
+        for event in events:
+            if isinstance(event, (PushDone, Failed)):
+                last.append(event)
+                continue
+            if not isinstance(event, PushLayer):
+                yield event
+                continue
+            if event.layer not in tasks:
+                tasks[event.layer] = bars.add_task(event.layer, total=None, status="")
+            task = tasks[event.layer]
+            if event.done:
+                total = bars.tasks[task].total or 1
+                bars.update(task, total=total, completed=total, status=event.status)
+            else:
+                bars.update(task, total=event.total or None, completed=event.current,
+                            status=event.status)  # fmt: skip
+    yield from last
