@@ -70,12 +70,12 @@ def cmd_image(args: argparse.Namespace, printer) -> Iterator[Event]:
 
 def _with_layer_bars(events: Iterator[Event], printer) -> Iterator[Event]:
     """In a terminal, a bar per layer instead of a line per layer event."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+    from rich.progress import BarColumn, Progress, TextColumn
 
     from dlworkshop.container.push import PushDone, PushLayer
     from dlworkshop.events import Failed
 
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[size]}"),
                TextColumn("{task.fields[status]}"))  # fmt: skip
     last: list[Event] = []  # the digest or the failure, printed below the finished bars
     with Progress(*columns, console=printer.console) as bars:
@@ -88,12 +88,17 @@ def _with_layer_bars(events: Iterator[Event], printer) -> Iterator[Event]:
                 yield event
                 continue
             if event.layer not in tasks:
-                tasks[event.layer] = bars.add_task(event.layer, total=None, status="")
+                tasks[event.layer] = bars.add_task(event.layer, total=None, size="", status="")
             task = tasks[event.layer]
+            # A layer the registry already has (or mounts from another repository) sends
+            # no sizes: its bar just fills.
+            size = f"{event.current / 1e6:.1f}/{event.total / 1e6:.1f} MB" if event.total else ""
             if event.done:
-                total = bars.tasks[task].total or 1
-                bars.update(task, total=total, completed=total, status=event.status)
+                known = bars.tasks[task].total
+                bars.update(task, total=known or 1, completed=known or 1, status=event.status,
+                            size=f"{known / 1e6:.1f} MB" if known else "")  # fmt: skip
             else:
                 bars.update(task, total=event.total or None, completed=event.current,
+                            size=size or bars.tasks[task].fields["size"],
                             status=event.status)  # fmt: skip
     yield from last
