@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,16 +51,33 @@ def _wait_exit(exit_file: Path, timeout: float = 30) -> str:
     return exit_file.read_text().strip()
 
 
+@contextlib.contextmanager
+def _session(command: str) -> Iterator[str]:
+    """A tmux session running `command`, killed afterwards whatever happened."""
+    session = f"dlw-{uuid.uuid4().hex[:8]}"
+    _start(session, command)
+    try:
+        yield session
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def _ensure_default_image() -> None:
+    """dlworkshop/mxnet:latest, built by the Lab 2 pilot test, else here (cached layers)."""
+    from dlworkshop.container.build import DEFAULT_TAG
+
+    if not ENGINE.images.list(name=DEFAULT_TAG):
+        assert run_cli("image", "build", timeout=1200).returncode == 0
+
+
 def _tui_command(exit_file: Path) -> str:
     tui = Path(sys.executable).with_name("dlworkshop-tui")
     return f"{shlex.quote(str(tui))} --sandbox; echo $? > {shlex.quote(str(exit_file))}"
 
 
 def test_tui_in_tmux(home: Path, sandbox: dict) -> None:
-    session = f"dlw-{uuid.uuid4().hex[:8]}"
     exit_file = home / "exit-code"
-    _start(session, _tui_command(exit_file))
-    try:
+    with _session(_tui_command(exit_file)) as session:
         screen = _wait_for(session, "Cleanup")
         for word in ("Lab 1", "Lab 2", "Lab 3", "Lab 4", "Cleanup", "Overview", "Appendix"):
             assert word in screen
@@ -71,20 +90,13 @@ def test_tui_in_tmux(home: Path, sandbox: dict) -> None:
         _wait_for(session, "dlworkshop · keys", present=False)
         _tmux("send-keys", "-t", session, "q")
         assert _wait_exit(exit_file) == "0"
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
 @needs_engine
 def test_open_shell_hands_the_terminal_to_bash_and_back(home: Path, sandbox: dict) -> None:
-    from dlworkshop.container.build import DEFAULT_TAG
-
-    if not ENGINE.images.list(name=DEFAULT_TAG):  # built by the Lab 2 pilot test, else here
-        assert run_cli("image", "build", timeout=1200).returncode == 0
-    session = f"dlw-{uuid.uuid4().hex[:8]}"
+    _ensure_default_image()
     exit_file = home / "exit-code"
-    _start(session, _tui_command(exit_file))
-    try:
+    with _session(_tui_command(exit_file)) as session:
         _wait_for(session, "Cleanup")
         _tmux("send-keys", "-t", session, "3")
         _wait_for(session, "Open shell")
@@ -105,23 +117,16 @@ def test_open_shell_hands_the_terminal_to_bash_and_back(home: Path, sandbox: dic
         _wait_for(session, "running…", timeout=60, present=False)
         _tmux("send-keys", "-t", session, "q")
         assert _wait_exit(exit_file) == "0"
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
 @needs_engine
 def test_image_push_in_a_terminal_draws_a_bar_per_layer(home: Path, sandbox: dict) -> None:
-    from dlworkshop.container.build import DEFAULT_TAG
-
-    if not ENGINE.images.list(name=DEFAULT_TAG):
-        assert run_cli("image", "build", timeout=1200).returncode == 0
+    _ensure_default_image()
     assert run_cli("--sandbox", "stack", "deploy", "--yes", timeout=300).returncode == 0
-    session = f"dlw-{uuid.uuid4().hex[:8]}"
     exit_file = home / "exit-code"
-    cli = Path(sys.executable).with_name("dlworkshop")
-    _start(session, f"{shlex.quote(str(cli))} --sandbox image push; "
-                    f"echo $? > {shlex.quote(str(exit_file))}; sleep 30")  # fmt: skip
-    try:
+    cli = shlex.quote(str(Path(sys.executable).with_name("dlworkshop")))
+    command = f"{cli} --sandbox image push; echo $? > {shlex.quote(str(exit_file))}; sleep 30"
+    with _session(command) as session:
         assert _wait_exit(exit_file, timeout=300) == "0"
         screen = _tmux("capture-pane", "-p", "-S", "-100", "-t", session)
         bars = [line for line in screen.splitlines() if "━━━" in line]
@@ -130,5 +135,3 @@ def test_image_push_in_a_terminal_draws_a_bar_per_layer(home: Path, sandbox: dic
                                       line.rstrip()) for line in bars), screen  # fmt: skip
         # The digest comes last, below the finished bars.
         assert screen.rstrip().splitlines()[-1].startswith("digest sha256:"), screen
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
