@@ -7,12 +7,14 @@ through our own SSH tunnel with the workshop key, forwarding its /var/run/docker
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from dlworkshop.errors import UserError
 
 REMOTE_SOCKET = "/var/run/docker.sock"
 _TUNNELS: dict[str, Any] = {}  # one SSH connection per ssh:// engine, for the process
+_TUNNELS_LOCK = threading.Lock()
 
 
 def _tunnel(url: str) -> Any:
@@ -20,12 +22,18 @@ def _tunnel(url: str) -> Any:
     from dlworkshop import state as state_store
     from dlworkshop.remote.tunnel import SshTarget, Tunnel
 
-    tunnel = _TUNNELS.get(url)
-    if tunnel is None:
-        key = state_store.load().state.key_path
-        tunnel = _TUNNELS[url] = Tunnel(SshTarget.parse(url), key)
-        tunnel.local_socket = tunnel.forward_socket(REMOTE_SOCKET)
-    return tunnel
+    # A build and the checks ask from different threads: open one tunnel, not two.
+    with _TUNNELS_LOCK:
+        tunnel = _TUNNELS.get(url)
+        if tunnel is None:
+            tunnel = Tunnel(SshTarget.parse(url), state_store.load().state.key_path)
+            try:
+                tunnel.local_socket = tunnel.forward_socket(REMOTE_SOCKET)
+            except Exception:
+                tunnel.close()  # not kept half-open: the next call tries afresh
+                raise
+            _TUNNELS[url] = tunnel
+        return tunnel
 
 
 def _host() -> str:
