@@ -77,7 +77,7 @@ def test_the_image_runs_mxnet_and_classifies_chelsea_over_http(image: str) -> No
     from dlworkshop.container.run import mxnet_version
 
     assert mxnet_version(ENGINE, image) == "1.9.1"
-    from dlworkshop.sandbox.processes import free_port
+    from dlworkshop.processes import free_port
 
     port = free_port()
     container = ENGINE.containers.run(
@@ -177,7 +177,7 @@ def test_push_without_a_stack_or_a_registry_says_what_to_do(image: str, sandbox:
     assert "There is no stack called never-deployed: deploy it in Lab 1 first." in out.stdout
 
     _deploy_stack("push-no-registry")
-    from dlworkshop.sandbox.processes import free_port
+    from dlworkshop.processes import free_port
 
     # A registry that is not there (as if docker-registry had died): a clear refusal.
     state_store.update(lambda s: s.sandbox.update(registry=f"127.0.0.1:{free_port()}"))
@@ -201,7 +201,7 @@ def test_image_shell_runs_a_command_in_the_image(image: str) -> None:
 def test_jupyter_wants_its_random_token_and_serves_the_notebooks(image: str) -> None:
     import re
 
-    from dlworkshop.sandbox.processes import free_port
+    from dlworkshop.processes import free_port
 
     port = free_port()
     container = ENGINE.containers.run(

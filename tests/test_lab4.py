@@ -7,8 +7,8 @@ from pathlib import Path
 from conftest import PHOTOS, needs_models, needs_photos, wait_until
 from textual.widgets import DataTable, Input
 
+from dlworkshop import processes
 from dlworkshop.classifier import service
-from dlworkshop.sandbox import processes
 from dlworkshop.tui.app import WorkshopApp
 from dlworkshop.tui.screens.lab4 import Lab4View, PhotoTree
 from dlworkshop.tui.widgets.checkpoints import PASSED

@@ -62,7 +62,7 @@ def test_the_session_factory_talks_to_moto(sandbox: dict) -> None:
 
 
 def test_a_sandbox_started_for_an_owner_dies_with_it() -> None:
-    from dlworkshop.sandbox import processes
+    from dlworkshop import processes
 
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

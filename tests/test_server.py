@@ -16,7 +16,7 @@ import pytest
 from conftest import MODELS, PHOTOS, needs_models, needs_photos
 from test_preprocess import huge_png
 
-from dlworkshop.sandbox.processes import free_port
+from dlworkshop.processes import free_port
 
 pytestmark = [needs_models, needs_photos]
 MODEL = "mobilenetv2-imagenet"

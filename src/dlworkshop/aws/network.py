@@ -6,18 +6,14 @@ import ipaddress
 
 from dlworkshop.context import Context
 
-CHECKIP = "https://checkip.amazonaws.com"
-
 
 def default_source_cidr(ctx: Context) -> tuple[str | None, str]:
     """(CIDR or None, how it was found): the caller's public IP as a /32."""
-    if ctx.target.is_sandbox:
-        # Everything in the sandbox is on this machine: only loopback needs to get in.
-        return "127.0.0.1/32", "the sandbox runs on this machine, so only loopback"
     import httpx
 
+    url = ctx.aws.checkip_url()
     try:
-        text = httpx.get(CHECKIP, timeout=5).text.strip()
-        return f"{ipaddress.IPv4Address(text)}/32", f"your public IP, from {CHECKIP}"
+        text = httpx.get(url, timeout=5).text.strip()
+        return f"{ipaddress.IPv4Address(text)}/32", f"your public IP, from {url}"
     except (httpx.HTTPError, ValueError) as exc:
         return None, f"could not find your public IP ({exc}); type it as SourceCidr"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import base64
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -10,11 +10,6 @@ from dlworkshop.aws import stack as stack_ops
 from dlworkshop.checkpoints import CheckResult
 from dlworkshop.context import Context
 from dlworkshop.errors import UserError
-
-MANIFEST_TYPES = (
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-)
 
 
 @dataclass(frozen=True)
@@ -54,48 +49,22 @@ def repository(ctx: Context) -> Repository:
     return Repository(out["RepositoryName"], out["RepositoryUri"])
 
 
-def login(ctx: Context) -> Login:
-    """ECR's short-lived credentials; the sandbox's registry accepts the same ones."""
-    from dlworkshop.sandbox.registry import MISSING, credentials
+def credentials(token: str) -> tuple[str, str]:
+    """ECR's authorizationToken is base64 of "user:password" (the user is always AWS)."""
+    user, _, password = base64.b64decode(token).decode().partition(":")
+    return user, password
 
+
+def login(ctx: Context) -> Login:
+    """ECR's short-lived credentials and the registry endpoint they are for."""
     data = ctx.client("ecr").get_authorization_token()["authorizationData"][0]
     username, password = credentials(data["authorizationToken"])
-    host = urlparse(data["proxyEndpoint"]).netloc
-    if ctx.target.is_sandbox:
-        record = ctx.state.sandbox or {}
-        host = record.get("registry") or ""
-        if not host:
-            raise UserError(record.get("registry_note") or MISSING)
-    return Login(host, username, password)
+    return Login(urlparse(data["proxyEndpoint"]).netloc, username, password)
 
 
 def push_name(repo: Repository, where: Login) -> str:
     """The name the engine pushes to: the repository URI on the login's registry."""
     return f"{where.registry}/{repo.path}"
-
-
-def record_sandbox_push(ctx: Context, repo: Repository, where: Login, tag: str) -> str:
-    """Tell moto's ECR about an image pushed to the sandbox's registry, as ECR itself would
-    know it; returns the digest."""
-    import httpx
-
-    response = httpx.get(
-        f"http://{where.registry}/v2/{repo.path}/manifests/{tag}",
-        headers={"Accept": ", ".join(MANIFEST_TYPES)},
-        auth=(where.username, where.password),
-        timeout=30,
-    )
-    response.raise_for_status()
-    digest = response.headers["Docker-Content-Digest"]
-    media_type = response.headers["Content-Type"].split(";")[0]
-    ecr = ctx.client("ecr")
-    # The same image pushed again: ECR has it already.
-    with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):
-        ecr.put_image(
-            repositoryName=repo.name, imageManifest=response.text, imageTag=tag,
-            imageManifestMediaType=media_type, imageDigest=digest,
-        )  # fmt: skip
-    return digest
 
 
 def check_pushed(ctx: Context) -> CheckResult:

@@ -10,6 +10,7 @@ from dlworkshop.target import Target
 # moto accepts any key; fixed ones keep the sandbox's account id stable (123456789012).
 SANDBOX_KEY = "sandbox"
 SANDBOX_SECRET = "sandbox"
+CHECKIP = "https://checkip.amazonaws.com"
 
 
 class SessionFactory:
@@ -39,6 +40,13 @@ class SessionFactory:
             self._local.session = session
             self._local.clients = {}
         return session
+
+    def checkip_url(self) -> str:
+        """Where to ask for this machine's public address. The sandbox answers it too: its
+        instances are on this machine's loopback, so the answer is 127.0.0.1."""
+        if self.target.endpoint:
+            return f"{self.target.endpoint}/dlworkshop/checkip"
+        return CHECKIP
 
     def client(self, service: str, region: str | None = None) -> Any:
         """This thread's client for `service` (in `region`, default the target's), pointed at

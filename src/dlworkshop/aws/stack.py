@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlworkshop import state as state_store
-from dlworkshop.aws.stack_events import ResourceEvent, follow, newest
+from dlworkshop.aws.stack_events import FailureReason, follow, newest
 from dlworkshop.cfn import template
 from dlworkshop.context import Context
 from dlworkshop.errors import UserError, explain
@@ -78,7 +78,8 @@ class ContainerInstances(Event):
         colour = "green" if ok else "yellow"
         lines = [f"[bold]Cluster {self.cluster}[/] [{colour}]{len(self.instances)} of "
                  f"{self.expected} container instances registered[/]"]  # fmt: skip
-        lines += [f"  {i['ec2_instance_id']} {i['status']} {i.get('public_dns', '')}"
+        lines += [f"  {i['ec2_instance_id']} {i['status']} "
+                  f"{i.get('public_ip') or i.get('public_dns', '')}"
                   for i in self.instances]  # fmt: skip
         return "\n".join(lines)
 
@@ -88,36 +89,21 @@ class StackDeleted(Event):
     """The stack and everything it made are gone."""
 
     stack: str
-    cleaned_by_sandbox: list = field(default_factory=list)
 
     def render_text(self) -> str:
-        extra = (f" (the sandbox removed {len(self.cleaned_by_sandbox)} resources moto left)"
-                 if self.cleaned_by_sandbox else "")  # fmt: skip
-        return f"[bold]Stack {self.stack}[/] [green]deleted[/]{extra}"
+        return f"[bold]Stack {self.stack}[/] [green]deleted[/]"
 
 
 # ---- reading -------------------------------------------------------------------------
 def describe(ctx: Context, stack: str) -> dict | None:
     """The stack's description, or None if there is no such stack."""
     from botocore.exceptions import ClientError
-    from botocore.parsers import ResponseParserError
 
-    cfn = ctx.client("cloudformation")
     try:
-        return cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        return ctx.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     except ClientError as exc:
         if "does not exist" in str(exc):
             return None
-        raise
-    except ResponseParserError:
-        if not ctx.target.is_sandbox:
-            raise
-        # moto cannot serialise a stack its failed create left half-made (HTTP 500), but
-        # list_stacks still knows its name and status: enough to offer delete and retry.
-        for page in cfn.get_paginator("list_stacks").paginate():
-            for summary in page["StackSummaries"]:
-                if summary["StackName"] == stack and summary["StackStatus"] != "DELETE_COMPLETE":
-                    return {**summary, "Outputs": [], "Parameters": []}
         raise
 
 
@@ -145,11 +131,12 @@ def container_instances(ctx: Context, cluster: str) -> list[dict]:
     ]  # fmt: skip
     ids = [c["ec2_instance_id"] for c in found]
     reservations = ctx.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
-    dns = {
-        i["InstanceId"]: i.get("PublicDnsName", "") for r in reservations for i in r["Instances"]
-    }
+    described_instances = {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
     for c in found:
-        c["public_dns"] = dns.get(c["ec2_instance_id"], "")
+        inst = described_instances.get(c["ec2_instance_id"], {})
+        c["public_dns"] = inst.get("PublicDnsName", "")
+        c["public_ip"] = inst.get("PublicIpAddress", "")
+        c["private_ip"] = inst.get("PrivateIpAddress", "")
     return found
 
 
@@ -190,25 +177,6 @@ def check_region(ctx: Context) -> None:
         )
 
 
-def _sandbox_resources(ctx: Context, stack: str) -> Iterator[Event]:
-    """moto creates stacks at once and records only stack-level events: show the same
-    per-resource view from list_stack_resources, naming what moto did not report."""
-    summaries = ctx.client("cloudformation").list_stack_resources(StackName=stack)
-    listed = set()
-    for r in summaries["StackResourceSummaries"]:
-        if not r.get("LogicalResourceId"):
-            continue  # a blank row: moto does not model that type
-        listed.add(r["LogicalResourceId"])
-        yield ResourceEvent(r["LogicalResourceId"], r["ResourceType"], r["ResourceStatus"],
-                            "", r.get("PhysicalResourceId", ""))  # fmt: skip
-    missing = {k: v.get("Type", "?") for k, v in template.parsed().get("Resources", {}).items()
-               if k not in listed}  # fmt: skip
-    if missing:
-        named = ", ".join(f"{k} ({t})" for k, t in missing.items())
-        yield Log(f"The sandbox's moto does not model {len(missing)} resources, so they are "
-                  f"not shown: {named}.", "warning")  # fmt: skip
-
-
 def _wait_for_instances(
     ctx: Context, cluster: str, expected: int, sleep: Callable[[float], None], timeout: float = 600
 ) -> Iterator[Event]:
@@ -246,8 +214,7 @@ def deploy(
     cfn = ctx.client("cloudformation")
     current = describe(ctx, stack)
     status = current["StackStatus"] if current else None
-    stuck = ctx.target.is_sandbox and status == "CREATE_IN_PROGRESS"  # moto failed mid-create
-    if status in BROKEN or stuck:
+    if status in BROKEN:
         if existing != "replace":
             yield Failed(f"The stack {stack} is {status} from an earlier deploy that failed.",
                          "Delete it and deploy again (Lab 1: Delete and retry; CLI: "
@@ -302,12 +269,12 @@ def deploy(
         seen, since = newest(cfn, stack)
         cfn.execute_change_set(StackName=stack, ChangeSetName=_CHANGE_SET)
         stack_id = current["StackId"]
+    first_failure = ""
     for event in follow(cfn, stack_id, since, seen, sleep=sleep):
-        if ctx.target.is_sandbox and isinstance(event, ResourceEvent) and not event.stack \
-                and event.logical_id == stack and event.status.endswith("_COMPLETE"):  # fmt: skip
-            yield from _sandbox_resources(ctx, stack)
+        if isinstance(event, FailureReason) and not first_failure:
+            first_failure = event.reason
         yield event
-    yield from _finish(ctx, stack, sleep)
+    yield from _finish(ctx, stack, sleep, first_failure)
 
 
 _CHANGE_SET = "dlworkshop-update"
@@ -349,19 +316,12 @@ def _change_set(ctx: Context, stack: str, args: dict, sleep) -> ChangeSet | None
 
 
 def _create_failed(ctx: Context, stack: str, exc: Exception) -> Iterator[Event]:
-    reason = explain(exc)
-    if ctx.target.is_sandbox:
-        # moto creates synchronously: a resource failure surfaces here, with no rollback.
-        yield Failed(f"Creating {stack} failed: {reason}",
-                     "The sandbox's CloudFormation (moto) has no rollback, so the stack is "
-                     "left half-created. Delete it and deploy again.")  # fmt: skip
-    else:
-        yield Failed(f"CloudFormation refused the stack: {reason}",
-                     "Nothing was created. Fix the cause and deploy again.")  # fmt: skip
+    yield Failed(f"CloudFormation refused the stack: {explain(exc)}",
+                 "Nothing was created. Fix the cause and deploy again.")  # fmt: skip
 
 
-def _finish(ctx: Context, stack: str, sleep) -> Iterator[Event]:
-    """Report the final status and outputs; in the sandbox, register the instances."""
+def _finish(ctx: Context, stack: str, sleep, first_failure: str = "") -> Iterator[Event]:
+    """Report the final status and outputs, then wait for the container instances."""
     description = describe(ctx, stack)
     if description is None:
         yield Failed(f"The stack {stack} is gone.")
@@ -370,18 +330,15 @@ def _finish(ctx: Context, stack: str, sleep) -> Iterator[Event]:
     outs = outputs(description)
     yield StackDone(stack, status, outs)
     if status not in HEALTHY:
-        yield Failed(f"The stack {stack} ended in {status}.",
-                     "See the first failure above; delete the stack and deploy again.")  # fmt: skip
+        why = f": {first_failure}" if first_failure else "."
+        yield Failed(f"The stack {stack} ended in {status}{why}",
+                     "Delete it and deploy again (Lab 1: Delete and retry; CLI: "
+                     "`dlworkshop stack deploy --replace`).")  # fmt: skip
         return
     cluster = outs.get("ClusterName")
     if not cluster:
         return
     expected = int(parameters_of(description).get("InstanceCount") or 0)
-    if ctx.target.is_sandbox:
-        from dlworkshop.sandbox.ecs_agent import register_instances
-
-        for instance_id in register_instances(ctx, cluster, outs.get("AutoScalingGroupName", "")):
-            yield Log(f"Sandbox ECS agent: registered {instance_id} with {cluster}.")
     yield from _wait_for_instances(ctx, cluster, expected, sleep)
 
 
@@ -421,23 +378,8 @@ def delete(
         if outs.get(key):
             removed = _empty_bucket(ctx, outs[key])
             yield Log(f"Emptied {outs[key]} ({removed} objects) so it can be deleted.")
-    try:
-        summaries = cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]
-        recorded = [r for r in summaries if r.get("LogicalResourceId")]
-    except Exception as exc:
-        if not ctx.target.is_sandbox:
-            raise
-        # moto re-runs a failed create's broken resource here; the tags still tell.
-        yield Log(f"moto cannot list {stack}'s resources ({explain(exc)}); the sandbox finds "
-                  "them by their CloudFormation tags.", "warning")  # fmt: skip
-        recorded = []
     stack_id = current["StackId"]
     seen, since = newest(cfn, stack)
-    if ctx.target.is_sandbox:
-        from dlworkshop.sandbox import stack_cleanup
-
-        yield from stack_cleanup.delete(ctx, stack, recorded)
-        return
     yield StackPlan(stack, "delete", {})
     cfn.delete_stack(StackName=stack)
     last = None

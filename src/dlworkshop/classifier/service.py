@@ -8,11 +8,11 @@ import sys
 import time
 from dataclasses import dataclass
 
+from dlworkshop import processes
 from dlworkshop import state as state_store
 from dlworkshop.classifier.registry import DEFAULT_MODEL
 from dlworkshop.errors import UserError
 from dlworkshop.paths import config_dir, ensure_private_dir
-from dlworkshop.sandbox import processes
 
 NAME = "model_server"
 MARKER = "-m dlworkshop serve"

@@ -134,7 +134,7 @@ def cmd_serve(args: argparse.Namespace, printer) -> Iterator[Event]:
         import os
         import signal
 
-        from dlworkshop.sandbox.processes import exit_with
+        from dlworkshop.processes import exit_with
 
         # Started by the app: stop cleanly (SIGTERM) once the app is gone.
         exit_with(args.owner_pid, lambda: os.kill(os.getpid(), signal.SIGTERM))

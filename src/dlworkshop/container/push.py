@@ -106,10 +106,9 @@ def push(client: Any, ctx, source: str = DEFAULT_TAG, tag: str = "latest") -> It
         yield event
         if isinstance(event, Failed):
             return
-    if ctx.target.is_sandbox:
-        # Real ECR records pushes itself; moto's ECR learns of them from us.
-        digest = registry.record_sandbox_push(ctx, repo, where, tag)
-        # The loopback name changes with every sandbox: do not let such tags pile up.
+    if target != repo.uri:
+        # Pushed through an endpoint other than the repository's own name (a proxy, or the
+        # sandbox's registry, whose port changes): that tag means nothing later.
         client.api.remove_image(f"{target}:{tag}", noprune=True)
     if not digest:
         yield Failed("The engine finished the push without reporting a digest.")

@@ -11,10 +11,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from dlworkshop import processes
 from dlworkshop import state as state_store
 from dlworkshop.errors import UserError
 from dlworkshop.paths import config_dir, ensure_private_dir
-from dlworkshop.sandbox import processes
+from dlworkshop.sandbox.front import HEALTH, SECRET_HEADER, STATUS
 
 START_TIMEOUT = 60.0
 MARKER = "dlworkshop.sandbox.daemon"
@@ -31,6 +32,10 @@ class SandboxInfo:
     log: str
     registry: str = ""  # host:port of the ECR stand-in, or "" when there is none
     registry_note: str = ""  # why there is none
+    secret: str = ""  # opens the sandbox's internal API (status, moto's own)
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"SandboxInfo(pid={self.pid}, endpoint={self.endpoint!r})"
 
     @classmethod
     def from_record(cls, record: dict) -> SandboxInfo:
@@ -42,6 +47,7 @@ class SandboxInfo:
             str(record.get("log", "")),
             str(record.get("registry", "")),
             str(record.get("registry_note", "")),
+            str(record.get("secret", "")),
         )
 
     def to_record(self) -> dict:
@@ -53,25 +59,30 @@ class SandboxInfo:
             "log": self.log,
             "registry": self.registry,
             "registry_note": self.registry_note,
+            "secret": self.secret,
         }
 
 
-def _answers(endpoint: str, timeout: float = 2.0) -> bool:
-    """The endpoint's moto API answers.
-
-    A small, constant-cost call: /moto-api/data.json serialises every backend and fails
-    (HTTP 500) once some resources exist, so it cannot tell a live sandbox from a dead one.
-    """
+def _answers(endpoint: str, pid: int, timeout: float = 2.0) -> bool:
+    """The sandbox at the endpoint answers, and it is the process with this PID."""
     try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/config", timeout=timeout) as resp:
-            return 200 <= resp.status < 300
+        with urllib.request.urlopen(f"{endpoint}{HEALTH}", timeout=timeout) as resp:
+            return json.loads(resp.read()).get("pid") == pid
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
 
 def healthy(info: SandboxInfo) -> bool:
     """Our own process is alive and its endpoint answers (a port probe alone can lie)."""
-    return processes.is_ours(info.pid, MARKER) and _answers(info.endpoint)
+    return processes.is_ours(info.pid, MARKER) and _answers(info.endpoint, info.pid)
+
+
+def status(info: SandboxInfo, timeout: float = 5.0) -> dict:
+    """What the sandbox runs: its agents, instances, tasks and registry."""
+    request = urllib.request.Request(f"{info.endpoint}{STATUS}",
+                                     headers={SECRET_HEADER: info.secret})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        return json.loads(resp.read())
 
 
 def current() -> SandboxInfo | None:
@@ -97,11 +108,11 @@ def start(
     if running:
         return running, False
     log_path = ensure_private_dir(config_dir()) / "sandbox.log"
-    registry_dir = config_dir() / "sandbox-registry"
+    home = config_dir() / "sandbox"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", MARKER, "--registry-dir", str(registry_dir)]
+            [sys.executable, "-m", MARKER, "--home", str(home)]
             + (["--owner-pid", str(owner_pid)] if owner_pid else []),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -124,7 +135,7 @@ def start(
     ready = json.loads(line)
     info = SandboxInfo(
         proc.pid, ready["endpoint"], ready["started_at"], owner, str(log_path),
-        ready.get("registry", ""), ready.get("registry_note", ""),
+        ready.get("registry", ""), ready.get("registry_note", ""), ready.get("secret", ""),
     )  # fmt: skip
 
     def _record(s: state_store.State) -> None:

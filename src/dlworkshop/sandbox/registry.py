@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 import shutil
 import signal
@@ -37,15 +36,11 @@ class Registry:
                 self.proc.wait()
 
 
-def credentials(token: str) -> tuple[str, str]:
-    """ECR's authorizationToken is base64 of "user:password" (the user is always AWS)."""
-    user, _, password = base64.b64decode(token).decode().partition(":")
-    return user, password
-
-
 def ecr_credentials(endpoint: str) -> tuple[str, str]:
     """What moto's get_authorization_token hands out, so the registry accepts exactly that."""
     import boto3
+
+    from dlworkshop.aws.registry import credentials
 
     ecr = boto3.client(
         "ecr", region_name="us-east-1", endpoint_url=endpoint,

@@ -1,29 +1,37 @@
-"""Delete the workshop stack in the sandbox and leave nothing behind.
+"""Remove what moto leaves of a deleted (or rolled-back) stack, and check it is gone.
 
 moto's delete_stack fails on the VPC with DependencyViolation and drops the stack record,
 leaving the VPC, subnets, route table, internet gateway, security group and ECS cluster.
-The sandbox records the stack's resources first, asks moto to delete the stack, then
-deletes what is left itself, names each leftover in a log line, and checks they are gone.
+The CloudFormation agent records the stack's resources first, lets moto delete what it
+can, then calls `remove` for the rest.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from dlworkshop.context import Context
-from dlworkshop.errors import explain
-from dlworkshop.events import Event, Failed, Log
+
+@dataclass(frozen=True)
+class Clients:
+    """boto3 clients of one region of the sandbox's own API."""
+
+    factory: Callable[[str, str], Any]
+    region: str
+
+    def client(self, service: str) -> Any:
+        return self.factory(service, self.region)
 
 
-def _deregister_all(ctx: Context, cluster: str) -> None:
+def _deregister_all(ctx: Clients, cluster: str) -> None:
     ecs = ctx.client("ecs")
     for arn in ecs.list_container_instances(cluster=cluster).get("containerInstanceArns", []):
         ecs.deregister_container_instance(cluster=cluster, containerInstance=arn, force=True)
 
 
-def _exists(ctx: Context, kind: str, pid: str) -> bool:
+def _exists(ctx: Clients, kind: str, pid: str) -> bool:
     """Whether the physical resource still exists (for the kinds moto leaves behind)."""
     ec2 = ctx.client("ec2")
     from botocore.exceptions import ClientError
@@ -64,7 +72,7 @@ def _exists(ctx: Context, kind: str, pid: str) -> bool:
     return False  # kinds that go with their parents (routes, associations, ingress rules)
 
 
-def _remover(ctx: Context, kind: str) -> Callable[[str], Any] | None:
+def _remover(ctx: Clients, kind: str) -> Callable[[str], Any] | None:
     ec2 = ctx.client("ec2")
 
     def igw(pid: str) -> None:
@@ -122,7 +130,7 @@ ORDER = [
 ]  # fmt: skip
 
 
-def discover(ctx: Context, stack: str) -> list[dict]:
+def discover(ctx: Clients, stack: str) -> list[dict]:
     """The stack's EC2 network resources, found by the tags CloudFormation puts on them.
 
     For a stack whose create failed in moto, list_stack_resources itself fails (moto
@@ -150,43 +158,35 @@ def discover(ctx: Context, stack: str) -> list[dict]:
     return found
 
 
-def delete(ctx: Context, stack: str, recorded: list[dict]) -> Iterator[Event]:
-    """Delete through moto, then remove and verify whatever moto left behind."""
-    from dlworkshop.aws.stack import StackDeleted, StackPlan
-
+def with_tagged(ctx: Clients, stack: str, recorded: list[dict]) -> list[dict]:
+    """The recorded resources plus the network resources found only by their tags."""
     known = {r.get("PhysicalResourceId") for r in recorded}
-    recorded = recorded + [r for r in discover(ctx, stack) if r["PhysicalResourceId"] not in known]
+    return recorded + [r for r in discover(ctx, stack) if r["PhysicalResourceId"] not in known]
 
-    yield StackPlan(stack, "delete", {})
+
+def release_cluster(ctx: Clients, recorded: list[dict]) -> None:
+    """Deregister the container instances of the stack's cluster (the sandbox registered
+    them; a cluster with instances cannot be deleted)."""
     for r in recorded:
-        if r["ResourceType"] == "AWS::ECS::Cluster":
-            _deregister_all(ctx, r["PhysicalResourceId"])  # the sandbox registered them
-    try:
-        ctx.client("cloudformation").delete_stack(StackName=stack)
-        yield Log(f"moto deleted the stack {stack}.")
-    except Exception as exc:
-        yield Log(f"moto's delete_stack failed ({explain(exc)}); the sandbox finishes the job.",
-                  "warning")  # fmt: skip
-    cleaned = []
+        if r["ResourceType"] == "AWS::ECS::Cluster" and r.get("PhysicalResourceId"):
+            with contextlib.suppress(Exception):
+                _deregister_all(ctx, r["PhysicalResourceId"])
+
+
+def remove(ctx: Clients, recorded: list[dict]) -> list[str]:
+    """Delete whatever of `recorded` still exists, dependents first; returns the logical
+    IDs of what is still there afterwards."""
     for kind in ORDER:
         for r in recorded:
             pid = r.get("PhysicalResourceId", "")
             if r["ResourceType"] != kind or not pid or not _exists(ctx, kind, pid):
                 continue
-            remove = _remover(ctx, kind)
-            assert remove is not None
+            remove_one = _remover(ctx, kind)
+            assert remove_one is not None
             with contextlib.suppress(Exception):
-                remove(pid)
-            if _exists(ctx, kind, pid):
-                yield Failed(f"The sandbox could not delete {kind} {pid} that moto left behind.")
-                return
-            cleaned.append(f"{kind} {pid}")
-            yield Log(f"moto left {r['LogicalResourceId']} ({kind} {pid}); the sandbox deleted it.")
-    leftovers = [
-        r for r in recorded if _exists(ctx, r["ResourceType"], r.get("PhysicalResourceId", ""))
+                remove_one(pid)
+    return [
+        r["LogicalResourceId"]
+        for r in recorded
+        if _exists(ctx, r["ResourceType"], r.get("PhysicalResourceId", ""))
     ]
-    if leftovers:
-        names = ", ".join(r["LogicalResourceId"] for r in leftovers)
-        yield Failed(f"These resources of {stack} are still there: {names}.")
-        return
-    yield StackDeleted(stack, cleaned)

@@ -1,0 +1,72 @@
+"""The sandbox's HTTP front: moto's AWS API for every client, moto's own API for nobody.
+
+moto's /moto-api/ serialises every backend, private keys of key pairs included, to any
+local process that asks. The front answers the AWS API paths, its own health and status
+routes, and refuses /moto-api/ unless the request carries the sandbox's secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+SECRET_HEADER = "X-Dlworkshop-Sandbox-Secret"
+HEALTH = "/dlworkshop/health"
+STATUS = "/dlworkshop/status"
+CHECKIP = "/dlworkshop/checkip"
+
+
+def _reply(start_response: Callable, status: str, body: Any, kind: str = "application/json"):
+    data = (json.dumps(body) if kind == "application/json" else str(body)).encode()
+    start_response(status, [("Content-Type", kind), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class Front:
+    """WSGI middleware in front of moto's DomainDispatcherApplication."""
+
+    def __init__(self, app: Callable, secret: str, status: Callable[[], dict]) -> None:
+        self.app = app
+        self.secret = secret
+        self.status = status
+
+    def _authorised(self, environ: dict) -> bool:
+        given = environ.get("HTTP_" + SECRET_HEADER.upper().replace("-", "_"), "")
+        return hmac.compare_digest(given.encode(), self.secret.encode())
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == HEALTH:
+            # Enough to tell our sandbox from a stranger on the port; nothing secret.
+            return _reply(start_response, "200 OK", {"ok": True, "pid": os.getpid()})
+        if path == CHECKIP:
+            # What checkip.amazonaws.com tells an EC2 client; here every client is local.
+            return _reply(start_response, "200 OK", "127.0.0.1\n", "text/plain")
+        if path == STATUS or path.startswith("/moto-api"):
+            if not self._authorised(environ):
+                refusal = {"message": "The sandbox's internal API needs the sandbox's secret."}
+                return _reply(start_response, "403 Forbidden", refusal)
+            if path == STATUS:
+                return _reply(start_response, "200 OK", self.status())
+        return self.app(environ, start_response)
+
+
+def serve(host: str, port: int, secret: str, status: Callable[[], dict]) -> Any:
+    """moto's server behind the front, on its own thread; returns the werkzeug server."""
+    import threading
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = Front(DomainDispatcherApplication(create_backend_app), secret, status)
+    # moto's handler keeps S3 metadata headers whose names have underscores.
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    return server
