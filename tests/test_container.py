@@ -166,6 +166,37 @@ def test_push_streams_layers_and_ends_with_the_digest(image: str, sandbox: dict)
     assert again[-1]["digest"] == done["digest"]
     assert {e["status"] for e in again if e["type"] == "push_layer"} >= {"Layer already exists"}
 
+    # Plain boto3 runs the pushed image as an ECS task: pulled from the sandbox's registry by
+    # its ECR name, run on an instance, its output in CloudWatch Logs.
+    import boto3
+
+    def plain(service: str):
+        return boto3.client(service, endpoint_url=sandbox["endpoint"], region_name="us-east-1",
+                            aws_access_key_id="any", aws_secret_access_key="any")  # fmt: skip
+
+    ecs = plain("ecs")
+    definition = ecs.register_task_definition(family="mxnet-check", containerDefinitions=[{
+        "name": "mxnet", "image": f"{done['repository']}:v1", "memory": 1024,
+        "command": ["python", "-c", "import mxnet; print('mxnet', mxnet.__version__)"],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": "/dlworkshop/push-test", "awslogs-region": "us-east-1",
+            "awslogs-stream-prefix": "check"}}}])["taskDefinition"]  # fmt: skip
+    task = ecs.run_task(cluster="push-test-cluster",
+                        taskDefinition=definition["taskDefinitionArn"])["tasks"][0]  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        described = ecs.describe_tasks(cluster="push-test-cluster", tasks=[task["taskArn"]])
+        if described["tasks"][0]["lastStatus"] == "STOPPED":
+            break
+        time.sleep(0.5)
+    stopped = described["tasks"][0]
+    assert stopped["lastStatus"] == "STOPPED", stopped
+    assert stopped["containers"][0]["exitCode"] == 0, stopped.get("stoppedReason")
+    events = plain("logs").get_log_events(
+        logGroupName="/dlworkshop/push-test",
+        logStreamName=f"check/mxnet/{task['taskArn'].split('/')[-1]}")["events"]  # fmt: skip
+    assert [e["message"] for e in events] == ["mxnet 1.9.1"]
+
 
 @needs_engine
 def test_push_without_a_stack_or_a_registry_says_what_to_do(image: str, sandbox: dict) -> None:
@@ -176,15 +207,30 @@ def test_push_without_a_stack_or_a_registry_says_what_to_do(image: str, sandbox:
     assert out.returncode == 1
     assert "There is no stack called never-deployed: deploy it in Lab 1 first." in out.stdout
 
-    _deploy_stack("push-no-registry")
-    from dlworkshop.processes import free_port
 
-    # A registry that is not there (as if docker-registry had died): a clear refusal.
-    state_store.update(lambda s: s.sandbox.update(registry=f"127.0.0.1:{free_port()}"))
-    out = run_cli("--sandbox", "--json", "image", "push", "--source", image)
-    assert out.returncode == 1
-    failed = json_lines(out.stdout)[-1]
-    assert failed["type"] == "failed" and "refused the login" in failed["message"]
+
+@needs_engine
+def test_push_after_the_registry_died_says_so(image: str) -> None:
+    import signal
+
+    from dlworkshop.sandbox import lifecycle
+
+    # A sandbox of this test's own, whose docker-registry then dies.
+    info, started = lifecycle.start(owner="test")
+    try:
+        assert started and info.registry
+        _deploy_stack("push-no-registry")
+        children = subprocess.run(["pgrep", "-P", str(info.pid), "-f", "docker-registry"],
+                                  capture_output=True, text=True).stdout.split()  # fmt: skip
+        assert children
+        os.kill(int(children[0]), signal.SIGKILL)
+        time.sleep(1.5)  # the sandbox looks at its registry every half second
+        out = run_cli("--sandbox", "--json", "image", "push", "--source", image)
+        assert out.returncode == 1
+        failed = json_lines(out.stdout)[-1]
+        assert failed["type"] == "failed" and "registry exited" in failed["message"]
+    finally:
+        lifecycle.stop()
 
 
 @needs_engine

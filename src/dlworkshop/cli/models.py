@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,7 +59,11 @@ def add_parsers(sub, parent: list) -> None:
 
     serve = sub.add_parser("serve", parents=parent, help="TorchServe-compatible model server")
     serve.add_argument("--model", action="append", help="model to serve (repeatable)")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("DLWORKSHOP_BIND_ADDRESS") or "127.0.0.1",
+        help="address to listen on (default: $DLWORKSHOP_BIND_ADDRESS, else 127.0.0.1)",
+    )
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--batch-size", type=int, default=8, help="largest batch (as TorchServe)")
     serve.add_argument(

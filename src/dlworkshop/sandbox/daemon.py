@@ -123,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         if registry and registry.proc.poll() is not None:
             print("the registry exited; see registry.log", file=sys.stderr, flush=True)
             registry = None
-            runtime.registry, runtime.registry_note = "", "the registry exited"
+            runtime.registry = ""
+            runtime.registry_note = ("The sandbox's registry exited (see its registry.log); "
+                                     "restart the sandbox: `dlworkshop sandbox stop`, then "
+                                     "start it again.")  # fmt: skip
     # Tasks first (their containers), then the instances' SSH, then moto's patches.
     for agent in reversed(agents):
         try:
