@@ -79,8 +79,13 @@ def test_sandbox_start_status_stop_leaves_nothing_running() -> None:
     again = json_lines(run_cli("--json", "sandbox", "start").stdout)[-1]
     assert again["pid"] == pid and again["started"] is False
 
-    shown = json_lines(run_cli("--json", "sandbox", "status").stdout)[-1]
-    assert shown["running"] and shown["endpoint"] == endpoint
+    shown = json_lines(run_cli("--json", "sandbox", "status").stdout)
+    status = next(e for e in shown if e["type"] == "sandbox_status")
+    assert status["running"] and status["endpoint"] == endpoint
+    details = shown[-1]
+    assert details["type"] == "sandbox_details" and details["instances"] == []
+    assert {a["name"] for a in details["agents"]} == {"cloudformation", "ecr", "instances",
+                                                      "tasks"}  # fmt: skip
 
     ok = run_cli("--sandbox", "--json", "status")
     assert any(e.get("ok") for e in json_lines(ok.stdout) if e["type"] == "credentials_info")

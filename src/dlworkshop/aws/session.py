@@ -1,4 +1,11 @@
-"""The one boto3 session factory: per-thread sessions and clients, sandbox-aware."""
+"""The one boto3 session factory: per-thread sessions and clients.
+
+This is the seam between the two targets, and the only place in aws/ that asks which one
+it talks to: the sandbox is reached at its own endpoint with its fixed credentials (moto
+accepts any; there is no credential chain to walk offline). Everything else the sandbox
+does differently it does inside its own process (sandbox/), behind the AWS API, so the
+code in aws/ and container/ is the same for both targets.
+"""
 
 from __future__ import annotations
 

@@ -57,10 +57,10 @@ def cmd_image(args: argparse.Namespace, printer) -> Iterator[Event]:
         if code:
             raise SystemExit(code)
     else:
-        from dlworkshop.cli.stack import _context
+        from dlworkshop.cli.context import with_sandbox
         from dlworkshop.container import push
 
-        yield from _context(args, printer)
+        yield from with_sandbox(args, printer)
         events = push.push(client, args._ctx, args.source or build.DEFAULT_TAG, args.tag)
         if args.json or not sys.stderr.isatty():
             yield from events  # every layer event, as a line

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from dlworkshop import state as state_store
 from dlworkshop.cli import image, models, stack
+from dlworkshop.cli.context import resolve
 from dlworkshop.cli.output import Printer
 from dlworkshop.errors import explain
 from dlworkshop.events import Event, Failed, Log
@@ -42,6 +43,46 @@ class SandboxStatus(Event):
         return f"[bold]Sandbox[/] [green]{verb}[/] at {self.endpoint} (PID {self.pid}){registry}"
 
 
+@dataclass(frozen=True)
+class SandboxDetails(Event):
+    """What the running sandbox runs: its agents, instances and tasks, and what is missing."""
+
+    agents: list
+    instances: list
+    tasks: list
+    missing: list
+
+    @classmethod
+    def of(cls, status: dict) -> SandboxDetails:
+        agents = status.get("agents", [])
+        by_name = {a["name"]: a for a in agents}
+        missing = [f"{a['name']}: {a['problem']}" for a in agents if a.get("problem")]
+        if not status.get("registry"):
+            missing.append(f"registry: {status.get('registry_note') or 'not running'}")
+        engine = by_name.get("tasks", {}).get("engine_problem")
+        if engine:
+            missing.append(f"Docker engine: {engine}")
+        return cls([{"name": a["name"], "ok": not a.get("problem")} for a in agents],
+                   by_name.get("instances", {}).get("instances", []),
+                   by_name.get("tasks", {}).get("tasks", []), missing)  # fmt: skip
+
+    def render_text(self) -> str:
+        names = ", ".join(f"{a['name']} [{'green' if a['ok'] else 'red'}]"
+                          f"{'ok' if a['ok'] else 'failing'}[/]" for a in self.agents)  # fmt: skip
+        lines = [f"  Agents     {names}"]
+        for i in self.instances:
+            ssh = f"ssh port {i['ssh_port']}" if i.get("ssh_port") else "[yellow]no SSH[/]"
+            lines.append(f"  Instance   {i['id']} at {i['address']}, {ssh}, cluster "
+                         f"{i['cluster']}{'' if i.get('registered') else ' (not registered)'}")
+        if not self.instances:
+            lines.append("  Instances  none (deploy the Lab 1 stack)")
+        for t in self.tasks:
+            lines.append(f"  Task       {t['task'][:8]} {t['status']} on {t['instance_address']} "
+                         f"({', '.join(t['containers']) or 'starting'})")
+        lines += [f"  [yellow]Missing[/]    {m}" for m in self.missing]
+        return "\n".join(lines)
+
+
 def common() -> argparse.ArgumentParser:
     """Options every command also accepts after its name (`classify x.png --json`)."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -73,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="start, inspect or stop the offline sandbox")
     sandbox_sub = sandbox.add_subparsers(dest="action", metavar="ACTION", required=True)
     sandbox_sub.add_parser("start", parents=parent, help="start the sandbox in the background")
-    sandbox_sub.add_parser("status", parents=parent, help="is the sandbox running, and where")
+    sandbox_sub.add_parser(
+        "status", parents=parent, help="where it runs: agents, instances, tasks, what is missing"
+    )
     sandbox_sub.add_parser("stop", parents=parent, help="stop the sandbox and free its ports")
     models.add_parsers(sub, parent)
     stack.add_parsers(sub, parent)
@@ -81,27 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _context(args: argparse.Namespace, printer: Printer):
-    """Resolve the target from flags and saved state, reporting a corrupt state file once."""
-    from dlworkshop import target as target_mod
-    from dlworkshop.context import Context
-
-    loaded = state_store.load()
-    if loaded.warning:
-        printer.emit(Log(loaded.warning, "warning"))
-    target = target_mod.resolve(args.sandbox, args.profile, args.region, loaded.state.region)
-    if target.is_sandbox:
-        from dlworkshop.sandbox import lifecycle
-
-        running = lifecycle.current()
-        target = target.with_endpoint(running.endpoint if running else None)
-    return Context(target, loaded.state)
-
-
 def cmd_status(args: argparse.Namespace, printer: Printer) -> Iterator[Event]:
     from dlworkshop.status import report
 
-    yield from report(_context(args, printer))
+    yield from report(resolve(args, printer))
 
 
 def cmd_sandbox(args: argparse.Namespace, printer: Printer) -> Iterator[Event]:
@@ -118,6 +144,7 @@ def cmd_sandbox(args: argparse.Namespace, printer: Printer) -> Iterator[Event]:
         info = lifecycle.current()
         if info:
             yield SandboxStatus.of(info)
+            yield SandboxDetails.of(lifecycle.status(info))
         else:
             yield SandboxStatus(False)
     else:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 
+from dlworkshop.cli.context import with_sandbox
 from dlworkshop.errors import UserError
 from dlworkshop.events import Event, Failed, Log
 
@@ -60,26 +61,10 @@ def _ask(question: str, args: argparse.Namespace) -> bool:
     return Confirm.ask(question, default=False)
 
 
-def _context(args: argparse.Namespace, printer) -> Iterator[Event]:
-    """Yield log lines while resolving; the context ends up in args._ctx."""
-    from dlworkshop.cli.main import _context as resolve
-
-    ctx = resolve(args, printer)
-    if ctx.target.is_sandbox and not ctx.target.endpoint:
-        from dlworkshop import state as state_store
-        from dlworkshop.sandbox import lifecycle
-
-        info, _ = lifecycle.start(owner="cli")
-        # Reloaded: the state now records the sandbox (and its registry).
-        ctx = type(ctx)(ctx.target.with_endpoint(info.endpoint), state_store.load().state)
-        yield Log(f"Started the sandbox at {info.endpoint}; `dlworkshop sandbox stop` stops it.")
-    args._ctx = ctx
-
-
 def cmd_stack(args: argparse.Namespace, printer) -> Iterator[Event]:
     from dlworkshop.aws import stack as ops
 
-    yield from _context(args, printer)
+    yield from with_sandbox(args, printer)
     ctx = args._ctx
     name = args.stack or ctx.state.stack_name
     if args.action == "status":

@@ -399,13 +399,22 @@ class TaskAgent(Agent):
             with contextlib.suppress(Exception):
                 _release(rt.backend("ecs", work.region), task)
 
+    def engine_status(self) -> str:
+        """"" when the engine answers, else why tasks cannot run."""
+        try:
+            self._docker().ping()
+            return ""
+        except Exception as exc:
+            self._client = None  # try afresh next time: the engine may have been started
+            return NO_ENGINE.format(exc)
+
     def status(self) -> dict:
         running = [
             {"task": w.task.task_arn.split("/")[-1], "status": w.task.last_status,
              "instance_address": w.address, "containers": sorted(w.containers)}
             for w in self.work.values() if not w.done
         ]  # fmt: skip
-        return {**super().status(), "tasks": running}
+        return {**super().status(), "tasks": running, "engine_problem": self.engine_status()}
 
 
 def _split(name: str) -> tuple[str, str | None]:
