@@ -84,8 +84,8 @@ def test_sandbox_start_status_stop_leaves_nothing_running() -> None:
     assert status["running"] and status["endpoint"] == endpoint
     details = shown[-1]
     assert details["type"] == "sandbox_details" and details["instances"] == []
-    assert {a["name"] for a in details["agents"]} == {"cloudformation", "ecr", "instances",
-                                                      "tasks"}  # fmt: skip
+    assert {a["name"] for a in details["agents"]} == {"cloudformation", "ecr", "logs",
+                                                      "instances", "tasks"}  # fmt: skip
 
     ok = run_cli("--sandbox", "--json", "status")
     assert any(e.get("ok") for e in json_lines(ok.stdout) if e["type"] == "credentials_info")

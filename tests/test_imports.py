@@ -38,7 +38,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                found.append(stack[stack.index(nxt):] + [nxt])
+                found.append([*stack[stack.index(nxt) :], nxt])
             elif nxt not in state:
                 visit(nxt)
         stack.pop()
@@ -62,7 +62,6 @@ def test_aws_and_container_import_nothing_from_the_sandbox() -> None:
 
 
 def test_the_only_sandbox_question_in_aws_is_the_session_seam() -> None:
-    hits = [p.relative_to(PACKAGE).as_posix()
-            for p in list((PACKAGE / "aws").rglob("*.py")) + list((PACKAGE / "container").rglob("*.py"))
-            if "is_sandbox" in p.read_text()]  # fmt: skip
+    files = [*(PACKAGE / "aws").rglob("*.py"), *(PACKAGE / "container").rglob("*.py")]
+    hits = [p.relative_to(PACKAGE).as_posix() for p in files if "is_sandbox" in p.read_text()]
     assert hits == ["aws/session.py"]

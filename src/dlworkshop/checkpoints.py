@@ -128,10 +128,14 @@ for _cp in (
     Checkpoint(
         "lab2.pushed", "lab2", "Image pushed to ECR", "dlworkshop.aws.registry:check_pushed"
     ),
-    Checkpoint("lab3.taskdef", "lab3", "Task definition registered"),
-    Checkpoint("lab3.running", "lab3", "The task runs on the cluster"),
-    Checkpoint("lab3.tunnel", "lab3", "SSH tunnel to the container instance is open"),
-    Checkpoint("lab3.mesh", "lab3", "The instances can reach each other"),
+    Checkpoint("lab3.taskdef", "lab3", "Task definition registered",
+               "dlworkshop.aws.taskdef:check_registered"),
+    Checkpoint("lab3.running", "lab3", "The task runs on the cluster",
+               "dlworkshop.aws.tasks:check_running"),
+    Checkpoint("lab3.tunnel", "lab3", "SSH tunnel to the container instance is open",
+               "dlworkshop.remote.forwards:check_tunnel"),
+    Checkpoint("lab3.mesh", "lab3", "The instances can reach each other",
+               "dlworkshop.remote.instances:check_mesh"),
     Checkpoint(
         "lab4.cat",
         "lab4",

@@ -10,9 +10,14 @@ CHOSEN = "classify_endpoint"  # state.services key for the endpoint the learner 
 
 
 def endpoint(ctx: Context) -> str:
-    """The endpoint Lab 4 talks to: the one chosen on screen, else the local model server."""
+    """The endpoint Lab 4 talks to: Lab 3's SSH tunnel while it is open (the container on
+    ECS), else the one chosen on screen, else the local model server."""
     from dlworkshop.classifier import service
+    from dlworkshop.remote import forwards
 
+    tunnel = forwards.current(ctx)
+    if tunnel:
+        return tunnel["endpoint"]
     for name in (CHOSEN, service.NAME):
         record = ctx.state.services.get(name)
         if record and record.get("endpoint"):

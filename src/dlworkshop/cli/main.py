@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dlworkshop import state as state_store
-from dlworkshop.cli import image, models, stack
+from dlworkshop.cli import image, lab3, models, stack
 from dlworkshop.cli.context import resolve
 from dlworkshop.cli.output import Printer
 from dlworkshop.errors import explain
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parsers(sub, parent)
     stack.add_parsers(sub, parent)
     image.add_parsers(sub, parent)
+    lab3.add_parsers(sub, parent)
     return parser
 
 
@@ -162,6 +163,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Iterator[Event]]] = 
     "serve": models.cmd_serve,
     "stack": stack.cmd_stack,
     "image": image.cmd_image,
+    "deploy": lab3.cmd_deploy,
+    "tunnel": lab3.cmd_tunnel,
+    "logs": lab3.cmd_logs,
+    "ssh": lab3.cmd_ssh,
+    "mesh": lab3.cmd_mesh,
 }
 
 

@@ -15,6 +15,8 @@ from dlworkshop.errors import UserError
 from dlworkshop.paths import config_dir, ensure_private_dir
 
 CONNECT_TIMEOUT = 30.0
+KEEPALIVE = 5.0  # seconds between keepalives; 3 unanswered ones drop the connection
+RECONNECT_DELAYS = (0.5, 1, 2, 4, 8, 15)  # back-off between tries; the last one repeats
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,11 @@ def known_hosts_file() -> Path:
 
 class Tunnel:
     """One SSH connection, run on its own event loop in a background thread, so that
-    blocking code (the Docker SDK, checks) can use the sockets it forwards."""
+    blocking code (the Docker SDK, checks) can use the sockets it forwards.
+
+    With `keep()`, a dropped connection is made again with back-off, and every local port
+    it forwarded is listened on again: the same URLs keep working.
+    """
 
     def __init__(self, target: SshTarget, key_path: str | None = None) -> None:
         import asyncssh
@@ -58,6 +64,10 @@ class Tunnel:
         self.target = target
         self.key_path = key_path
         self.trusted_new_key: str | None = None  # the fingerprint, when first seen now
+        self.fingerprint = ""  # the host key's, once connected
+        self._forwards: list[tuple[int, str, int]] = []  # (local port, remote host, port)
+        self._closing = False
+        self._keeper: asyncio.Future | None = None
         self._dir = Path(tempfile.mkdtemp(prefix="dlworkshop-ssh-"))  # 0700
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -84,11 +94,15 @@ class Tunnel:
             with known.open("a") as f:
                 f.write(f"{name} {key.export_public_key().decode().strip()}\n")
             self.trusted_new_key = key.get_fingerprint()
-        return await asyncssh.connect(
+        conn = await asyncssh.connect(
             self.target.host, self.target.port, username=self.target.user,
             client_keys=[self.key_path] if self.key_path else (), known_hosts=str(known),
-            agent_path=None if self.key_path else (),
+            agent_path=None if self.key_path else (), keepalive_interval=KEEPALIVE,
+            keepalive_count_max=3, connect_timeout=CONNECT_TIMEOUT,
         )  # fmt: skip
+        key = conn.get_server_host_key()
+        self.fingerprint = key.get_fingerprint() if key else ""
+        return conn
 
     def _explain(self, exc: Exception) -> str:
         import asyncssh
@@ -112,7 +126,71 @@ class Tunnel:
         self._run(forward())
         return local
 
+    def forward_port(self, remote_host: str, remote_port: int, local_port: int = 0) -> int:
+        """Listen on 127.0.0.1:`local_port` (0: a free one) and forward to remote_host:port as
+        seen from the instance; returns the local port."""
+
+        async def forward():
+            return await self._conn.forward_local_port("127.0.0.1", local_port, remote_host,
+                                                       remote_port)  # fmt: skip
+
+        try:
+            listener = self._run(forward())
+        except OSError as exc:
+            raise UserError(f"Could not listen on 127.0.0.1:{local_port}: {exc}") from None
+        port = listener.get_port()
+        self._forwards.append((port, remote_host, remote_port))
+        return port
+
+    def run(self, command: str, timeout: float = 60.0) -> tuple[int, str, str]:
+        """Run a command there: (exit status, stdout, stderr)."""
+
+        async def call():
+            result = await self._conn.run(command, timeout=timeout)
+            return result.exit_status or 0, str(result.stdout or ""), str(result.stderr or "")
+
+        return self._run(call(), timeout + 5)
+
+    def keep(self, on_change=lambda what: None) -> None:
+        """Reconnect whenever the connection drops, restoring every forward on the same
+        local port; `on_change("lost: why" | "reconnected")` is called from the SSH thread."""
+        self._keeper = asyncio.run_coroutine_threadsafe(self._keep(on_change), self._loop)
+
+    async def _keep(self, on_change) -> None:
+        import asyncssh
+
+        while not self._closing:
+            await self._conn.wait_closed()
+            if self._closing:
+                return
+            on_change("lost: the connection dropped")
+            attempt = 0
+            while not self._closing:
+                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+                await asyncio.sleep(delay)
+                attempt += 1
+                try:
+                    self._conn = await self._connect()
+                    for port, host, remote_port in self._forwards:
+                        await self._conn.forward_local_port("127.0.0.1", port, host, remote_port)
+                except (OSError, asyncssh.Error, TimeoutError) as exc:
+                    if isinstance(exc, asyncssh.HostKeyNotVerifiable | asyncssh.PermissionDenied):
+                        on_change(f"lost: {self._explain(exc)}")
+                        return  # retrying cannot help: the learner must act
+                    conn = getattr(self, "_conn", None)
+                    if conn is not None:
+                        conn.close()
+                    continue
+                on_change("reconnected")
+                break
+
+    @property
+    def connected(self) -> bool:
+        conn = getattr(self, "_conn", None)
+        return conn is not None and not conn.is_closed()
+
     def close(self) -> None:
+        self._closing = True
         conn = getattr(self, "_conn", None)
         if conn is not None:
             conn.close()

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dlworkshop.sandbox import front
     from dlworkshop.sandbox.cloudformation import CloudFormationAgent
+    from dlworkshop.sandbox.cloudwatch import CloudWatchLogsAgent
     from dlworkshop.sandbox.ecr import EcrAgent
     from dlworkshop.sandbox.instances import InstanceAgent
     from dlworkshop.sandbox.runtime import Runtime
@@ -92,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     agents.extend([
         CloudFormationAgent(runtime, after_change=instances.sync_now),
         EcrAgent(runtime),
+        CloudWatchLogsAgent(runtime),
         instances,
-        TaskAgent(runtime, instances.address_of, _engine),
+        TaskAgent(runtime, instances.address_of, _engine, instances.is_up),
     ])  # fmt: skip
     for agent in agents:
         agent.start()

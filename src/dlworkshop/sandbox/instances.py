@@ -70,6 +70,7 @@ class Running:
     address: str
     port: int
     acceptor: Any = None
+    endpoint: Any = None  # the ssh.Instance it serves
     container_instance_arn: str = ""
 
 
@@ -102,20 +103,31 @@ class InstanceAgent(Agent):
             self._addresses[instance_id] = f"{SUBNET}{n}"
         return self._addresses[instance_id]
 
+    def is_up(self, instance_id: str) -> bool:
+        """The instance runs (a task on one that does not is stopped)."""
+        return instance_id in self.running
+
     def sync(self) -> None:
         alive: set[str] = set()
+        stopped: set[str] = set()
         for region, ec2 in rt.backends("ec2"):
             for reservation in list(ec2.reservations.values()):
                 for inst in list(reservation.instances):
                     cluster = cluster_of(getattr(inst, "user_data", None))
-                    if not cluster or inst.state != "running":
+                    if not cluster:
+                        continue
+                    if inst.state in ("stopping", "stopped"):
+                        stopped.add(inst.id)
+                    if inst.state != "running":
                         continue
                     alive.add(inst.id)
                     if inst.id not in self.running:
                         self._bring_up(region, ec2, inst, cluster)
                     self._ensure_registered(self.running[inst.id], inst)
         for instance_id in [i for i in self.running if i not in alive]:
-            self._take_down(self.running.pop(instance_id))
+            # A stopped instance stays in its cluster, its agent disconnected, as on AWS;
+            # a terminated one leaves it.
+            self._take_down(self.running.pop(instance_id), leave=instance_id not in stopped)
 
     # ---- up --------------------------------------------------------------------------------
     def _bring_up(self, region: str, ec2: Any, inst: Any, cluster: str) -> None:
@@ -133,6 +145,7 @@ class InstanceAgent(Agent):
                 {"DOCKER_HOST": os.environ.get("DOCKER_HOST", "")},
             )  # fmt: skip
             host_key = ssh.host_key(self.runtime.home / "instances" / inst.id / "ssh_host_key")
+            running.endpoint = endpoint
             running.acceptor = asyncio.run_coroutine_threadsafe(
                 ssh.serve(endpoint, port, host_key), self._loop).result(30)  # fmt: skip
         else:
@@ -152,6 +165,7 @@ class InstanceAgent(Agent):
         for ci in registered.values():
             if ci.ec2_instance_id == running.instance_id and ci.status == "ACTIVE":
                 running.container_instance_arn = ci.container_instance_arn
+                ci.agent_connected = True  # back after a stop: the agent reconnects
                 return
         client = self.runtime.client("ecs", running.region)
         answer = client.register_container_instance(
@@ -203,20 +217,20 @@ class InstanceAgent(Agent):
     def _close(self, running: Running) -> None:
         if running.acceptor is not None:
             acceptor, running.acceptor = running.acceptor, None
-
-            async def close() -> None:
-                acceptor.close()
-                await acceptor.wait_closed()
-
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+                asyncio.run_coroutine_threadsafe(ssh.close(running.endpoint, acceptor),
+                                                 self._loop).result(10)  # fmt: skip
 
-    def _take_down(self, running: Running) -> None:
-        """The instance stopped or is gone: its SSH closes and ECS forgets it."""
+    def _take_down(self, running: Running, leave: bool = True) -> None:
+        """The instance stopped (its agent disconnects) or is gone (ECS forgets it); its SSH
+        closes either way."""
         self._close(running)
         ecs = rt.backend("ecs", running.region)
         ci_id = running.container_instance_arn.split("/")[-1]
-        if ci_id and ci_id in ecs.container_instances.get(running.cluster, {}):
+        registered = ecs.container_instances.get(running.cluster, {})
+        if ci_id in registered and not leave:
+            registered[ci_id].agent_connected = False
+        elif ci_id and ci_id in registered:
             with contextlib.suppress(Exception):  # the cluster may go meanwhile
                 self.runtime.client("ecs", running.region).deregister_container_instance(
                     cluster=running.cluster, containerInstance=running.container_instance_arn,

@@ -55,6 +55,7 @@ class Instance:
     home: Path  # its ec2-user's home on this machine
     docker_socket: str = ""  # the sandbox engine's socket path, if it is a local one
     env: dict = field(default_factory=dict)
+    connections: set = field(default_factory=set)  # live ones: closed when it goes down
 
 
 class _Server(asyncssh.SSHServer):
@@ -65,6 +66,10 @@ class _Server(asyncssh.SSHServer):
 
     def connection_made(self, conn: Any) -> None:
         self.conn = conn
+        self.instance.connections.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.instance.connections.discard(self.conn)
 
     def begin_auth(self, username: str) -> bool:
         return True  # every user must authenticate; only ec2-user can
@@ -165,6 +170,14 @@ async def _run_in_terminal(process: Any, argv: list[str], env: dict, cwd: Path) 
         loop.remove_reader(master)
     os.close(master)
     return status
+
+
+async def close(instance: Instance, acceptor: Any) -> None:
+    """Stop listening and drop every connection, as an instance that stops does."""
+    acceptor.close()
+    for conn in list(instance.connections):
+        conn.close()
+    await acceptor.wait_closed()
 
 
 async def serve(instance: Instance, port: int, key: asyncssh.SSHKey) -> Any:

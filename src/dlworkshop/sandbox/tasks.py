@@ -58,10 +58,12 @@ class Work:
 
     task: Any
     region: str
+    instance_id: str
     address: str
     definitions: list[dict]
     containers: dict[str, Any] = field(default_factory=dict)  # name -> Docker container
     shippers: list[logs.Shipper] = field(default_factory=list)
+    pulled: list[str] = field(default_factory=list)  # loopback registry names it pulled
     thread: threading.Thread | None = None
     stopping: bool = False
     done: bool = False
@@ -73,9 +75,11 @@ class TaskAgent(Agent):
     name = "tasks"
 
     def __init__(self, runtime: rt.Runtime, address_of: Callable[[str], str],
-                 engine: Callable[[], Any]) -> None:  # fmt: skip
+                 engine: Callable[[], Any],
+                 is_up: Callable[[str], bool] = lambda instance_id: True) -> None:  # fmt: skip
         super().__init__(runtime)
         self.address_of = address_of  # EC2 instance id -> its loopback address
+        self.is_up = is_up  # whether the instance runs
         self.engine = engine  # the Docker SDK client of the sandbox's engine
         self.work: dict[str, Work] = {}  # task ARN -> Work
         self._originals: list[tuple[str, Callable]] = []
@@ -183,6 +187,14 @@ class TaskAgent(Agent):
             work.stopping = True
             threading.Thread(target=self._stop_and_finish, args=(work,), daemon=True).start()
             return
+        if not work.stopping and work.instance_id and not self.is_up(work.instance_id):
+            # Its instance stopped or went away: so do its containers, as on AWS.
+            work.stopping = True
+            task.desired_status, task.last_status = "STOPPED", "DEACTIVATING"
+            reason = f"Host EC2 (instance {work.instance_id}) stopped or terminated."
+            threading.Thread(target=self._stop_and_finish, args=(work, reason, "TerminationNotice"),
+                             daemon=True).start()  # fmt: skip
+            return
         if not work.stopping:
             self._watch(work)
 
@@ -212,10 +224,10 @@ class TaskAgent(Agent):
         for d in definitions:  # moto keeps only the first definition's container
             c = Container(definition)
             c.name, c.image, c.command = d.get("name"), d.get("image"), d.get("command")
-            c.last_status, c.health_status = "PENDING", "UNKNOWN"
+            c.last_status, c.health_status, c.exitCode = "PENDING", "UNKNOWN", None
             containers.append(c)
         task.containers = containers
-        return Work(task, region, self.address_of(instance_id), definitions)
+        return Work(task, region, instance_id, self.address_of(instance_id), definitions)
 
     # ---- start -----------------------------------------------------------------------------
     def _launch(self, work: Work) -> None:
@@ -233,7 +245,9 @@ class TaskAgent(Agent):
         task.pull_started_at = _now()
         for d in work.definitions:
             try:
-                self._pull(client, d["image"])
+                pulled = self._pull(client, d["image"])
+                if pulled:
+                    work.pulled.append(pulled)
             except Exception as exc:
                 self._finish(work, f"CannotPullContainerError: {d['image']}: {exc}",
                              "TaskFailedToStart")  # fmt: skip
@@ -265,19 +279,21 @@ class TaskAgent(Agent):
         task.connectivity, task.connectivity_at = "CONNECTED", _now()
         self.kick()
 
-    def _pull(self, client: Any, image: str) -> None:
+    def _pull(self, client: Any, image: str) -> str:
+        """Pull the image as ECS would; returns the sandbox-registry name it pulled, if any."""
         from docker.errors import ImageNotFound
 
         name, account = local_image(image, self.runtime.registry)
         if not account:
             try:
                 client.images.get(name)
-                return  # present on the engine: a local or earlier image
+                return ""  # present on the engine: a local or earlier image
             except ImageNotFound:
                 pass
         auth = {"username": "AWS", "password": f"{account}-auth-token"} if account else None
         repository, tag = _split(name)
         client.images.pull(repository, tag=tag, auth_config=auth)
+        return name if account else ""
 
     def _run_arguments(self, work: Work, d: dict) -> dict:
         env = {e["name"]: e["value"] for e in d.get("environment") or []}
@@ -371,10 +387,11 @@ class TaskAgent(Agent):
                     "ExitCode"]  # fmt: skip
             moto_container.last_status = "STOPPED"
 
-    def _stop_and_finish(self, work: Work, reason: str = "") -> None:
+    def _stop_and_finish(self, work: Work, reason: str = "", code: str = "") -> None:
         task = work.task
         self._stop_containers(work, reason)
-        code = "EssentialContainerExited" if reason else getattr(task, "stop_code", "UserInitiated")
+        code = code or ("EssentialContainerExited" if reason
+                        else getattr(task, "stop_code", "UserInitiated"))  # fmt: skip
         self._finish(work, reason or task.stopped_reason or "Task stopped by user", code)
 
     def _finish(self, work: Work, reason: str, code: str) -> None:
@@ -385,6 +402,11 @@ class TaskAgent(Agent):
         for container in work.containers.values():
             with contextlib.suppress(Exception):
                 container.remove(force=True)
+        for name in work.pulled:
+            # The registry's loopback port changes with every sandbox: such names would
+            # pile up on the engine. The layers stay while another name or task uses them.
+            with contextlib.suppress(Exception):
+                self._docker().images.remove(name, noprune=True)
         for c in task.containers:
             c.last_status = "STOPPED"
         task.stopped_reason = task.stopped_reason or reason

@@ -1,0 +1,98 @@
+"""Follow the workshop tasks' CloudWatch Logs, de-duplicated, backing off while idle."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from dlworkshop.aws import stack as stack_ops
+from dlworkshop.context import Context
+from dlworkshop.errors import UserError
+from dlworkshop.events import Event
+
+_SINCE = re.compile(r"^(\d+)\s*([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+IDLE_DELAYS = (1.0, 2.0, 3.0, 5.0)  # seconds between polls while nothing new arrives
+
+
+@dataclass(frozen=True)
+class LogLine(Event):
+    """One line a container printed."""
+
+    timestamp: int  # milliseconds since the epoch
+    stream: str  # PREFIX/CONTAINER/TASK-ID
+    message: str
+    event_id: str = ""
+
+    @property
+    def task(self) -> str:
+        return self.stream.rsplit("/", 1)[-1][:8]
+
+    def render_text(self) -> str:
+        from rich.markup import escape
+
+        when = time.strftime("%H:%M:%S", time.localtime(self.timestamp / 1000))
+        return f"[dim]{when} {self.task}[/] {escape(self.message)}"
+
+
+def parse_since(text: str) -> float:
+    """"10m", "2h", "30s", "1d" in seconds."""
+    found = _SINCE.match(text.strip())
+    if not found:
+        raise UserError(f"{text!r} is not a duration; write it like 30s, 10m, 2h or 1d.")
+    return int(found.group(1)) * _UNITS[found.group(2)]
+
+
+def group_of(ctx: Context) -> str:
+    description = stack_ops.describe(ctx, ctx.state.stack_name)
+    if description is None:
+        raise UserError(f"There is no stack called {ctx.state.stack_name}: deploy it in Lab 1.")
+    return stack_ops.outputs(description)["LogGroupName"]
+
+
+def follow(
+    ctx: Context,
+    prefix: str = "",
+    since_seconds: float = 600,
+    keep_following: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[LogLine]:
+    """Lines of the stack's log group (streams starting with `prefix`) from `since_seconds`
+    ago, oldest first; then, with `keep_following`, new ones as they come until `stop()`."""
+    logs, group = ctx.client("logs"), group_of(ctx)
+    start = int((time.time() - since_seconds) * 1000)
+    seen: set[str] = set()
+    idle = 0
+    while True:
+        kwargs = {"logGroupName": group, "startTime": start, "interleaved": True}
+        if prefix:
+            kwargs["logStreamNamePrefix"] = prefix
+        fresh = []
+        token = None
+        while True:
+            page = logs.filter_log_events(**kwargs, **({"nextToken": token} if token else {}))
+            for e in page.get("events", []):
+                if e["eventId"] not in seen:
+                    seen.add(e["eventId"])
+                    fresh.append(e)
+            token = page.get("nextToken")
+            if not token:
+                break
+        fresh.sort(key=lambda e: (e["timestamp"], e["eventId"]))
+        for e in fresh:
+            yield LogLine(e["timestamp"], e["logStreamName"], e["message"].rstrip("\n"),
+                          e["eventId"])  # fmt: skip
+        if fresh:
+            # Ask again from the newest second seen: events can arrive late within it.
+            start = max(start, fresh[-1]["timestamp"] - 1000)
+            idle = 0
+        else:
+            idle += 1
+        if not keep_following or stop():
+            return
+        sleep(IDLE_DELAYS[min(idle, len(IDLE_DELAYS) - 1)] if not fresh else 0.5)
+        if stop():
+            return
