@@ -191,3 +191,62 @@ def test_deploy_without_a_pushed_image_says_what_to_do(sandbox: dict) -> None:
     # The checkpoint says what comes first.
     assert "push it in Lab 2 first" in checkpoints.run(
         checkpoints.get("lab3.taskdef"), context(sandbox)).reason  # fmt: skip
+
+
+async def test_the_lab3_screen_reaches_4_of_4_with_the_keyboard(deployed: Context) -> None:
+    from conftest import wait_until
+    from textual.widgets import DataTable, Log, Static
+
+    from dlworkshop.tui.app import WorkshopApp
+    from dlworkshop.tui.widgets.checkpoints import PASSED
+
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.ctx is not None)
+        await pilot.press("4")
+        view = app.view("lab3")
+        # The lab's keys are in the footer only while it is shown.
+        assert app.check_action("lab_key", ("lab3", "deploy"))
+        assert not app.check_action("lab_key", ("lab2", "deploy"))
+        await pilot.press("d")
+        tasks = view.query_one("#l3-tasks", DataTable)
+
+        def healthy() -> bool:
+            return tasks.row_count == 2 and all(
+                "healthy" in str(tasks.get_row_at(i)[3]) for i in range(2))  # fmt: skip
+
+        status = view.query_one("#l3-status", Static)
+        try:
+            await wait_until(pilot, healthy, timeout=180)
+        except AssertionError:  # say what the screen and ECS said
+            from dlworkshop.aws import tasks as ecs_tasks
+
+            rows = [tasks.get_row_at(i) for i in range(tasks.row_count)]
+            stopped = ecs_tasks.listed(context_of(deployed), status="STOPPED")
+            raise AssertionError(f"{status.render()} {rows} {stopped}") from None
+        await pilot.press("t")
+        panel = view.query_one("#l3-tunnel-panel", Static)
+        await wait_until(pilot, lambda: "Model server" in str(panel.render()), timeout=60)
+        await pilot.press("m")
+        matrix = view.query_one("#l3-matrix", DataTable)
+        await wait_until(pilot, lambda: matrix.row_count == 2, timeout=60)
+        rows = view.checkpoint_list
+        await wait_until(pilot, lambda: all(rows.row(cp).status == PASSED for cp in (
+            "lab3.taskdef", "lab3.running", "lab3.tunnel", "lab3.mesh")), timeout=120)  # fmt: skip
+        # Lab 4 now classifies through the tunnel.
+        assert app.view("lab4").endpoint == view.tunnel_urls["8080"]
+        # The log pane follows CloudWatch and filters by what is typed.
+        await pilot.press("l")
+        pane = view.query_one("#l3-log", Log)
+        await wait_until(pilot, lambda: any("Serving" in line for line in pane.lines), 60)
+        view.add_log_lines([f"noise {i}" for i in range(100_000)])  # stays responsive
+        await pilot.pause()
+        search = view.query_one("#l3-search")
+        search.focus()
+        await pilot.press(*"Serving", "enter")
+        assert all("Serving" in line for line in pane.lines) and pane.lines
+        await pilot.press("escape")
+        app.set_focus(None)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: "Stopped" in str(view.query_one("#l3-status",
+                                                                        Static).render()), 60)

@@ -4,7 +4,7 @@ On AWS an instance launched by the workshop's Auto Scaling group boots the ECS a
 which reads ECS_CLUSTER from the user data and registers the instance with the cluster;
 the instance answers SSH on its public address. moto launches instances that nothing
 answers for. This agent gives each running instance whose user data names a cluster its
-own loopback address (127.0.10.N, written into moto as its private and public address),
+own loopback address (127.x.y.z, written into moto as its private and public address),
 registers it as the ECS agent would, and serves SSH on that address; when the instance
 stops or is terminated, the endpoint closes and the instance is deregistered.
 """
@@ -16,7 +16,9 @@ import base64
 import contextlib
 import json
 import os
+import random
 import re
+import shutil
 import socket
 import threading
 from dataclasses import dataclass
@@ -26,7 +28,8 @@ from dlworkshop.sandbox import runtime as rt
 from dlworkshop.sandbox import ssh
 from dlworkshop.sandbox.agent import Agent
 
-SUBNET = "127.0.10."  # instance N gets 127.0.10.N
+PROBED_PORTS = (22, 8080, 8888)  # an address where any of these answers is someone's
+_random = random.SystemRandom()
 CPU_UNITS_PER_VCPU = 1024
 AGENT_MEMORY_MIB = 256  # what the ECS agent and the OS keep for themselves
 DOCKER_API_VERSIONS = ("1.17", "1.18", "1.19", "1.20", "1.21", "1.22", "1.23", "1.24",
@@ -43,6 +46,16 @@ def cluster_of(user_data: Any) -> str:
         text = base64.b64decode(text, validate=True).decode(errors="replace")
     found = _CLUSTER.search(text)
     return found.group(1).strip("'\"") if found else ""
+
+
+def _in_use(address: str) -> bool:
+    """Something answers on the address (loopback refuses at once when nothing does)."""
+    for port in PROBED_PORTS:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((address, port)) == 0:
+                return True
+    return False
 
 
 def ssh_port(address: str) -> int:
@@ -89,6 +102,9 @@ class InstanceAgent(Agent):
                                              daemon=True)  # fmt: skip
 
     def start(self) -> None:
+        # moto starts empty: host keys of an earlier sandbox's instances are no one's now.
+        for folder in (self.runtime.home / "instances").glob("i-*"):
+            shutil.rmtree(folder, ignore_errors=True)
         self._loop_thread.start()
         super().start()
 
@@ -96,11 +112,24 @@ class InstanceAgent(Agent):
         return self._addresses.get(instance_id, "")
 
     def _address(self, instance_id: str) -> str:
+        """A loopback address of its own, drawn from 127.16.0.0 to 127.254.255.255.
+
+        Drawn at random and checked to be unused, so that two sandboxes on one machine (a
+        learner's and the tests', or one killed and its successor) never share one: their
+        containers would fight for port 8080, and a new instance on an old address would
+        present another host key there, which SSH rightly refuses.
+        """
         if instance_id not in self._addresses:
-            n = len(self._addresses) + 1
-            if n > 254:
-                raise RuntimeError("the sandbox has no loopback address left for an instance")
-            self._addresses[instance_id] = f"{SUBNET}{n}"
+            taken = set(self._addresses.values())
+            for _ in range(1000):
+                octets = (_random.randint(16, 254), _random.randint(0, 255),
+                          _random.randint(1, 254))  # fmt: skip
+                candidate = "127.{}.{}.{}".format(*octets)
+                if candidate not in taken and not _in_use(candidate):
+                    break
+            else:
+                raise RuntimeError("no free loopback address for an instance")
+            self._addresses[instance_id] = candidate
         return self._addresses[instance_id]
 
     def is_up(self, instance_id: str) -> bool:
@@ -228,9 +257,13 @@ class InstanceAgent(Agent):
         ecs = rt.backend("ecs", running.region)
         ci_id = running.container_instance_arn.split("/")[-1]
         registered = ecs.container_instances.get(running.cluster, {})
-        if ci_id in registered and not leave:
-            registered[ci_id].agent_connected = False
-        elif ci_id and ci_id in registered:
+        if not leave:
+            if ci_id in registered:
+                registered[ci_id].agent_connected = False
+            return
+        # A terminated instance never comes back, nor does its host key.
+        shutil.rmtree(self.runtime.home / "instances" / running.instance_id, ignore_errors=True)
+        if ci_id and ci_id in registered:
             with contextlib.suppress(Exception):  # the cluster may go meanwhile
                 self.runtime.client("ecs", running.region).deregister_container_instance(
                     cluster=running.cluster, containerInstance=running.container_instance_arn,

@@ -30,6 +30,7 @@ from dlworkshop.tui.screens.help import HelpScreen
 from dlworkshop.tui.screens.lab import LabView
 from dlworkshop.tui.screens.lab1 import Lab1View
 from dlworkshop.tui.screens.lab2 import Lab2View
+from dlworkshop.tui.screens.lab3 import Lab3View
 from dlworkshop.tui.screens.lab4 import Lab4View
 from dlworkshop.tui.screens.overview import ConnectionPanel, OverviewView
 from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, PENDING, RUNNING, UNBUILT
@@ -43,8 +44,19 @@ VIEWS: dict[str, type[LabView]] = {
     "overview": OverviewView,
     "lab1": Lab1View,
     "lab2": Lab2View,
+    "lab3": Lab3View,
     "lab4": Lab4View,
 }
+
+
+def _lab_bindings() -> list[Binding]:
+    """Each lab's own keys, active (and in the footer) only while that lab is shown."""
+    return [
+        Binding(key, f"lab_key('{lab_id}', '{method}')", text,
+                tooltip=f"{BY_ID[lab_id].name}: {text}")
+        for lab_id, view in VIEWS.items()
+        for key, method, text in view.KEYS
+    ]
 
 
 class Connected(Message):
@@ -81,8 +93,9 @@ class WorkshopApp(App[int]):
     TITLE = "dlworkshop"
     CSS_PATH = "app.tcss"
     BINDINGS = [
-        Binding("n", "next_lab", "Next lab"),
-        Binding("p", "previous_lab", "Previous lab"),
+        # Short footer texts: a lab's own keys share the line (the help says it in full).
+        Binding("n", "next_lab", "Next", tooltip="Next lab"),
+        Binding("p", "previous_lab", "Back", tooltip="Previous lab"),
         # Priority so a focused scroll view does not swallow them; check_action lets text
         # inputs keep their arrows.
         Binding("right", "next_lab", "Next lab", show=False, priority=True),
@@ -91,15 +104,18 @@ class WorkshopApp(App[int]):
             Binding(str(i + 1), f"goto({i})", f"Go to {lab.name}", show=False)
             for i, lab in enumerate(LABS)
         ),
-        Binding("r", "run_checks", "Run checks"),
+        Binding("r", "run_checks", "Checks", tooltip="Run this lab's checkpoints"),
         Binding("question_mark", "help", "Help"),
+        # The footer shows ^p at its right end already: not twice.
         Binding(
             "ctrl+p",
             "command_palette",
             "Commands",
+            show=False,
             tooltip="Command palette: every lab action, searchable",
         ),
         Binding("q", "quit", "Quit"),
+        *_lab_bindings(),
     ]
 
     def __init__(
@@ -254,6 +270,7 @@ class WorkshopApp(App[int]):
             nav.index = index
         if self.state.current_lab != lab_id:
             self.remember(lambda s: setattr(s, "current_lab", lab_id))
+        self.refresh_bindings()  # the footer shows the lab's own keys
 
     @on(ListView.Highlighted, "#nav")
     def _nav_highlighted(self, event: ListView.Highlighted) -> None:
@@ -264,9 +281,14 @@ class WorkshopApp(App[int]):
             self.show_lab(item.lab.id)  # type: ignore[attr-defined]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Let text widgets keep ←/→ for their cursor.
+        # Let text widgets keep ←/→ for their cursor, and letters for typing.
         in_text = isinstance(self.focused, Input | TextArea)
+        if action == "lab_key":
+            return not in_text and parameters[:1] == (self.current_lab,)
         return not (in_text and action in ("next_lab", "previous_lab"))
+
+    def action_lab_key(self, lab_id: str, method: str) -> None:
+        getattr(self.view(lab_id), method)()
 
     def action_next_lab(self) -> None:
         self.show_lab(LABS[min(lab_index(self.current_lab) + 1, len(LABS) - 1)].id)

@@ -32,6 +32,8 @@ class LabView(Vertical):
     """
 
     built = False
+    # (key, method, footer text): keys that act on this lab while it is shown.
+    KEYS: tuple[tuple[str, str, str], ...] = ()
     not_built_text = (
         "This lab's actions are not built yet: read the guide, and its checkpoints will "
         "run once their checks exist."
