@@ -135,3 +135,24 @@ def test_image_push_in_a_terminal_draws_a_bar_per_layer(home: Path, sandbox: dic
                                       line.rstrip()) for line in bars), screen  # fmt: skip
         # The digest comes last, below the finished bars.
         assert screen.rstrip().splitlines()[-1].startswith("digest sha256:"), screen
+
+
+def test_lab3_shell_on_the_instance_and_back(home: Path, sandbox: dict) -> None:
+    # Lab 1's stack (instances with SSH) is all a shell needs; the key is the workshop's.
+    assert run_cli("--sandbox", "stack", "deploy", "--yes", timeout=300).returncode == 0
+    exit_file = home / "exit-code"
+    with _session(_tui_command(exit_file)) as session:
+        _wait_for(session, "Cleanup")
+        _tmux("send-keys", "-t", session, "4")
+        _wait_for(session, "h Shell")  # the lab's own key, in the footer while it is shown
+        _tmux("send-keys", "-t", session, "h")
+        _wait_for(session, "return to dlworkshop", timeout=60)
+        _tmux("send-keys", "-t", session, "-l", "echo shell-on-$HOSTNAME-as-$USER")
+        _tmux("send-keys", "-t", session, "Enter")
+        screen = _wait_for(session, "-as-ec2-user", timeout=30)
+        assert re.search(r"shell-on-ip-127-\d+-\d+-\d+-as-ec2-user", screen), screen
+        _tmux("send-keys", "-t", session, "-l", "exit 0")
+        _tmux("send-keys", "-t", session, "Enter")
+        _wait_for(session, "Shell closed (status 0)", timeout=30)
+        _tmux("send-keys", "-t", session, "q")
+        assert _wait_exit(exit_file) == "0"

@@ -40,6 +40,17 @@ class TaskDefinitionReady(Event):
         what = "registered" if self.registered else "unchanged, reusing"
         return f"[bold]Task definition {self.family}:{self.revision}[/] {what} ({self.image})"
 
+    def json(self) -> str:
+        """The definition as registered, for showing (syntax-highlighted where possible)."""
+        return json.dumps(self.definition, indent=2)
+
+    def renderable(self):
+        """The headline and the JSON, highlighted, for a terminal."""
+        from rich.console import Group
+        from rich.syntax import Syntax
+
+        return Group(self.render_text(), Syntax(self.json(), "json", word_wrap=True))
+
 
 @dataclass(frozen=True)
 class Image:

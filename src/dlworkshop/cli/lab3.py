@@ -85,28 +85,15 @@ def cmd_ssh(args: argparse.Namespace, printer) -> Iterator[Event]:
     import subprocess
 
     from dlworkshop.remote import instances
-    from dlworkshop.remote.tunnel import known_hosts_file
 
     yield from with_sandbox(args, printer)
     ctx = args._ctx
     instance = instances.pick(ctx, args.instance)
     argv = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-    # Pin the host key on first use with our own connection, then hand over to OpenSSH,
-    # which checks it against the same known_hosts.
-    probe = instances.connect(ctx, instance)
-    if probe.trusted_new_key:
-        yield Log(f"First connection to {instance.instance_id}: trusted host key "
-                  f"{probe.trusted_new_key}.")  # fmt: skip
-    probe.close()
-    line = ["ssh", "-i", instances.key_path(ctx), "-p", str(instance.ssh_port),
-            "-o", f"UserKnownHostsFile={known_hosts_file()}", "-o", "StrictHostKeyChecking=yes",
-            "-o", "IdentitiesOnly=yes", f"ec2-user@{instance.public}", *argv]  # fmt: skip
-    try:
-        code = subprocess.call(line)
-    except FileNotFoundError:
-        from dlworkshop.errors import UserError
-
-        raise UserError("There is no ssh client here: install openssh-client.") from None
+    line, trusted = instances.ssh_command(ctx, instance, argv)
+    if trusted:
+        yield Log(f"First connection to {instance.instance_id}: trusted host key {trusted}.")
+    code = subprocess.call(line)
     if code:
         raise SystemExit(code)
 

@@ -36,6 +36,7 @@ class Printer:
             sys.stdout.flush()
             return
         render = getattr(event, "render_text", None)
+        renderable = getattr(event, "renderable", None)
         if isinstance(event, Log):
             style = _LEVEL_STYLE.get(event.level, "")
             self.console.print(event.message, style=style or None, markup=False)
@@ -46,6 +47,8 @@ class Printer:
         elif isinstance(event, Progress):
             total = f"/{event.total:g}" if event.total else ""
             self.console.print(f"{event.label} {event.done:g}{total}", markup=False)
+        elif callable(renderable):  # more than a line of text: a table, highlighted JSON
+            self.console.print(renderable())
         elif callable(render):
             self.console.print(render())
         else:

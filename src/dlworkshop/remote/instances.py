@@ -74,6 +74,29 @@ def connect(ctx: Context, instance: Instance) -> Tunnel:
     return Tunnel(instance.target(), key_path(ctx))
 
 
+def ssh_command(ctx: Context, instance: Instance, argv: list[str] | None = None) -> tuple[
+        list[str], str | None]:  # fmt: skip
+    """OpenSSH's command line for a shell (or `argv`) on the instance, and the host key's
+    fingerprint when this call trusted it for the first time.
+
+    Our own connection pins the host key first (trust on first use, the same known_hosts as
+    the tunnels); OpenSSH then checks it strictly against that file.
+    """
+    import shutil
+
+    from dlworkshop.remote.tunnel import known_hosts_file
+
+    if shutil.which("ssh") is None:
+        raise UserError("There is no ssh client here: install openssh-client.")
+    probe = connect(ctx, instance)
+    trusted = probe.trusted_new_key
+    probe.close()
+    line = ["ssh", "-i", key_path(ctx), "-p", str(instance.ssh_port),
+            "-o", f"UserKnownHostsFile={known_hosts_file()}", "-o", "StrictHostKeyChecking=yes",
+            "-o", "IdentitiesOnly=yes", f"ec2-user@{instance.public}", *(argv or [])]  # fmt: skip
+    return line, trusted
+
+
 @dataclass(frozen=True)
 class Reach(Event):
     """One line of the connectivity matrix."""

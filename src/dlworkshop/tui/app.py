@@ -52,10 +52,10 @@ VIEWS: dict[str, type[LabView]] = {
 def _lab_bindings() -> list[Binding]:
     """Each lab's own keys, active (and in the footer) only while that lab is shown."""
     return [
-        Binding(key, f"lab_key('{lab_id}', '{method}')", text,
+        Binding(key, f"lab_key('{lab_id}', '{method}')", text, show=all(shown),
                 tooltip=f"{BY_ID[lab_id].name}: {text}")
         for lab_id, view in VIEWS.items()
-        for key, method, text in view.KEYS
+        for key, method, text, *shown in view.KEYS
     ]
 
 

@@ -33,7 +33,9 @@ class LabView(Vertical):
 
     built = False
     # (key, method, footer text): keys that act on this lab while it is shown.
-    KEYS: tuple[tuple[str, str, str], ...] = ()
+    # (key, method, footer text[, shown in the footer]): keys that act on this lab while
+    # it is shown; the help lists them all.
+    KEYS: tuple[tuple, ...] = ()
     not_built_text = (
         "This lab's actions are not built yet: read the guide, and its checkpoints will "
         "run once their checks exist."
@@ -62,6 +64,20 @@ class LabView(Vertical):
     def actions(self) -> list[LabAction]:
         """This lab's actions, offered in the command palette."""
         return []
+
+    def run_suspended(self, line: list[str], env: dict[str, str] | None, banner: str) -> int | None:
+        """Hand the terminal to `line` (a shell) and come back when it exits: its status,
+        or None when this terminal cannot be handed over."""
+        import subprocess
+
+        from textual.app import SuspendNotSupported
+
+        try:
+            with self.app.suspend():
+                print(banner, flush=True)
+                return subprocess.call(line, env=env)
+        except SuspendNotSupported:
+            return None
 
     @property
     def checkpoint_list(self) -> CheckpointList:

@@ -273,16 +273,9 @@ class Lab2View(LabView):
             self.post_message(WorkFinished())
 
     def on_shell_ready(self, message: ShellReady) -> None:
-        import subprocess
-
-        from textual.app import SuspendNotSupported
-
         self.running = None
-        try:
-            with self.app.suspend():
-                print(SHELL_BANNER, flush=True)
-                code = subprocess.call(message.line, env=message.env)
-        except SuspendNotSupported:
+        code = self.run_suspended(message.line, message.env, SHELL_BANNER)
+        if code is None:
             self._say(
                 "#l2-step",
                 "[b red]This terminal cannot hand itself over to a shell.[/] "

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from rich.markup import escape
 from textual import on, work
 from textual.message import Message
-from textual.widgets import Button, DataTable, Input, Log, Static
+from textual.widgets import Button, Collapsible, DataTable, Input, Log, Static
 from textual.worker import get_current_worker
 
 from dlworkshop.tui.screens.lab import LabAction, LabView
@@ -34,6 +34,14 @@ class WorkEvent(Message):
         self.done = done
 
 
+class ShellReady(Message):
+    """OpenSSH's command line for the instance, prepared off the UI thread."""
+
+    def __init__(self, line: list[str], instance: str, trusted: str | None) -> None:
+        super().__init__()
+        self.line, self.instance, self.trusted = line, instance, trusted
+
+
 class LogBatch(Message):
     """New log lines (posted in batches: one message a line would flood the UI)."""
 
@@ -43,7 +51,7 @@ class LogBatch(Message):
 
 
 class Lab3View(LabView):
-    """Deploy (d), Jupyter (j), Stop (s), Tunnel (t), Mesh (m), Logs (l), Follow (f)."""
+    """Deploy (d), Jupyter (j), Stop (s), Tunnel (t), Mesh (m), Logs (l), Shell (h)."""
 
     built = True
     KEYS = (
@@ -53,7 +61,9 @@ class Lab3View(LabView):
         ("t", "toggle_tunnel", "Tunnel"),
         ("m", "check_mesh", "Mesh"),
         ("l", "toggle_logs", "Logs"),
-        ("f", "toggle_follow", "Follow"),
+        ("h", "open_shell", "Shell"),
+        # Pausing the log's scrolling matters only while it runs: in the help, not the footer.
+        ("f", "toggle_follow", "Pause log", False),
     )
 
     def __init__(self, lab) -> None:
@@ -77,9 +87,13 @@ class Lab3View(LabView):
         yield Button("Check the instances reach each other (m)", id="l3-mesh", compact=True,
                      classes="l3-button")  # fmt: skip
         yield Button("Follow the logs (l)", id="l3-logs", compact=True, classes="l3-button")
+        yield Button("Open a shell on the instance (h)", id="l3-shell", compact=True,
+                     classes="l3-button")  # fmt: skip
         yield Button("Stop the tasks (s)", id="l3-stop", variant="error", compact=True,
                      classes="l3-button")  # fmt: skip
         yield Static("", id="l3-status")
+        with Collapsible(title="Task definition", id="l3-taskdef", collapsed=True):
+            yield Static("", id="l3-taskdef-json")
         yield DataTable(id="l3-tasks", cursor_type="row", zebra_stripes=True)
         yield Static("", id="l3-tunnel-panel")
         yield DataTable(id="l3-matrix", cursor_type="row")
@@ -92,7 +106,7 @@ class Lab3View(LabView):
         matrix = self.query_one("#l3-matrix", DataTable)
         matrix.add_columns("From", "To", "Port", "Result", "ms")
         for selector in ("#l3-tasks", "#l3-matrix", "#l3-search", "#l3-log", "#l3-status",
-                         "#l3-tunnel-panel"):  # fmt: skip
+                         "#l3-tunnel-panel", "#l3-taskdef"):  # fmt: skip
             self.query_one(selector).display = False
 
     def actions(self) -> list[LabAction]:
@@ -108,6 +122,8 @@ class Lab3View(LabView):
                       "From the master over SSH, TCP to each secondary", self.check_mesh),
             LabAction("Lab 3: follow the logs", "The tasks' CloudWatch Logs, live",
                       self.toggle_logs),
+            LabAction("Lab 3: open a shell on the instance",
+                      "ssh ec2-user@INSTANCE (the app steps aside)", self.open_shell),
         ]  # fmt: skip
 
     # ----- buttons -------------------------------------------------------------------
@@ -140,6 +156,11 @@ class Lab3View(LabView):
     def _logs_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.toggle_logs()
+
+    @on(Button.Pressed, "#l3-shell")
+    def _shell_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.open_shell()
 
     def _say(self, text: str) -> None:
         line = self.query_one("#l3-status", Static)
@@ -217,7 +238,14 @@ class Lab3View(LabView):
             self.app.run_checks(self.lab.id)  # type: ignore[attr-defined]
             return
         if isinstance(event, TaskDefinitionReady):
+            from rich.syntax import Syntax
+
             what = "registered" if event.registered else "unchanged"
+            box = self.query_one("#l3-taskdef", Collapsible)
+            box.title = f"Task definition {event.family}:{event.revision} ({what})"
+            box.display = True
+            self.query_one("#l3-taskdef-json", Static).update(
+                Syntax(event.json(), "json", word_wrap=True, background_color="default"))
             self._say(f"[b]{event.family}:{event.revision}[/] {what}; starting one task per "
                       "instance…")  # fmt: skip
         elif isinstance(event, TaskState):
@@ -323,6 +351,37 @@ class Lab3View(LabView):
             lab4.endpoint = None
             lab4.ensure_server()
         self.app.run_checks(self.lab.id)  # type: ignore[attr-defined]
+
+    # ----- a shell on the instance ------------------------------------------------------
+    def open_shell(self) -> None:
+        self._say("Connecting to the first instance…")
+        self._prepare_shell()
+
+    @work(thread=True, group="work-lab3-shell", exclusive=True)
+    def _prepare_shell(self) -> None:
+        from dlworkshop.errors import explain
+        from dlworkshop.events import Failed
+        from dlworkshop.remote import instances
+
+        try:
+            instance = instances.pick(self._ctx())
+            line, trusted = instances.ssh_command(self._ctx(), instance)
+        except Exception as exc:  # no instance, no key, no ssh client: say so
+            self.post_message(WorkEvent(Failed(explain(exc))))
+            return
+        self.post_message(ShellReady(line, instance.instance_id, trusted))
+
+    def on_shell_ready(self, message: ShellReady) -> None:
+        banner = (f"A shell on {message.instance} as ec2-user. Type `exit` (or Ctrl+D) to "
+                  "return to dlworkshop.")  # fmt: skip
+        if message.trusted:
+            banner += f"\nFirst connection: trusted its host key {message.trusted}."
+        code = self.run_suspended(message.line, None, banner)
+        if code is None:
+            self._say("[b red]This terminal cannot hand itself over to a shell.[/] Run "
+                      "`dlworkshop ssh` in another terminal.")  # fmt: skip
+        else:
+            self._say(f"Shell closed (status {code}); it ran on {message.instance}.")
 
     # ----- the mesh --------------------------------------------------------------------
     def check_mesh(self) -> None:
