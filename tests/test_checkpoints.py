@@ -35,7 +35,7 @@ def test_checks_given_as_paths_resolve() -> None:
     cp = checkpoints.get("overview.credentials")
     assert cp.available
     assert callable(cp.resolve())
-    assert not checkpoints.get("lab3.taskdef").available
+    assert not checkpoints.get("cleanup.empty").available
 
 
 def test_run_reports_pass_fail_and_exceptions(ctx: Context) -> None:

@@ -77,11 +77,11 @@ async def test_labs_are_listed_and_unbuilt_labs_say_so(sandbox: dict) -> None:
             "Appendix",
         ):
             assert name in text
-        await pilot.press("4")
-        view = app.view("lab3")
+        await pilot.press("6")
+        view = app.view("cleanup")
         assert view.query(".not-built")
-        assert view.checkpoint_list.row("lab3.taskdef").status == UNBUILT
-        for built in ("overview", "lab1", "lab4"):
+        assert view.checkpoint_list.row("cleanup.empty").status == UNBUILT
+        for built in ("overview", "lab1", "lab2", "lab3", "lab4"):
             assert not app.view(built).query(".not-built")
 
 

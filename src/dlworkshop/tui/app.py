@@ -361,6 +361,8 @@ class WorkshopApp(App[int]):
         result = message.result
         if self.target is not None:
             self.state.record(self.target.mode, message.checkpoint_id, result.passed, result.reason)
+        if not self.view(message.lab_id).query("CheckpointList"):
+            return  # the app is closing and its screens are gone; the worker saved the result
         row = self.view(message.lab_id).checkpoint_list.row(message.checkpoint_id)
         row.show(PASSED if result.passed else FAILED, result.reason)
         self.refresh_progress()
