@@ -332,19 +332,26 @@ def _listeners_outside_loopback(sandbox_pid: int) -> list[str]:
     return bad
 
 
+def run_one(endpoint: str, stack: str, container: dict) -> tuple[object, str, str]:
+    """Deploy `stack` and run one task of `container`: (ecs client, cluster, task ARN)."""
+    ctx, _ = deploy(endpoint, stack)
+    ecs = plain("ecs", endpoint)
+    cluster = ops.outputs(ops.describe(ctx, stack))["ClusterName"]
+    td = ecs.register_task_definition(family=container["name"],
+                                      containerDefinitions=[container])["taskDefinition"]
+    arn = ecs.run_task(cluster=cluster, taskDefinition=td["taskDefinitionArn"])["tasks"][0]
+    return ecs, cluster, arn["taskArn"]
+
+
 @needs_engine
 def test_without_an_engine_a_task_stops_saying_why(home: Path, monkeypatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{home}/no-engine.sock")
     info, started = lifecycle.start(owner="test")
     try:
         assert started
-        ctx, _ = deploy(info.endpoint, "no-engine")
-        ecs = plain("ecs", info.endpoint)
-        cluster = ops.outputs(ops.describe(ctx, "no-engine"))["ClusterName"]
-        td = ecs.register_task_definition(family="x", containerDefinitions=[
-            {"name": "x", "image": SANDBOX_BASE, "memory": 64}])["taskDefinition"]  # fmt: skip
-        arn = ecs.run_task(cluster=cluster, taskDefinition=td["taskDefinitionArn"])["tasks"][0]
-        done = wait_for(lambda: [t for t in described(ecs, cluster, [arn["taskArn"]])
+        ecs, cluster, arn = run_one(info.endpoint, "no-engine",
+                                    {"name": "x", "image": SANDBOX_BASE, "memory": 64})
+        done = wait_for(lambda: [t for t in described(ecs, cluster, [arn])
                                  if t["lastStatus"] == "STOPPED"], 30, "the task failing")
         assert "no Docker engine" in done[0]["stoppedReason"]
         assert done[0]["stopCode"] == "TaskFailedToStart"
@@ -359,17 +366,12 @@ def test_stopping_the_sandbox_stops_its_containers_and_endpoints(home: Path) -> 
     info, started = lifecycle.start(owner="test")
     try:
         assert started
-        ctx, _ = deploy(info.endpoint, "stop-all")
-        ecs = plain("ecs", info.endpoint)
-        cluster = ops.outputs(ops.describe(ctx, "stop-all"))["ClusterName"]
-        td = ecs.register_task_definition(family="sleeper", containerDefinitions=[
-            {"name": "s", "image": SANDBOX_BASE, "memory": 64,
-             "command": ["sleep", "600"]}])["taskDefinition"]  # fmt: skip
-        arn = ecs.run_task(cluster=cluster, taskDefinition=td["taskDefinitionArn"])["tasks"][0]
-        wait_for(lambda: described(ecs, cluster, [arn["taskArn"]])[0]["lastStatus"] == "RUNNING",
+        ecs, cluster, arn = run_one(info.endpoint, "stop-all", {
+            "name": "sleeper", "image": SANDBOX_BASE, "memory": 64, "command": ["sleep", "600"]})
+        wait_for(lambda: described(ecs, cluster, [arn])[0]["lastStatus"] == "RUNNING",
                  30, "the sleeper running")  # fmt: skip
         engine = docker.from_env()
-        label = {"label": f"dlworkshop.sandbox.task={arn['taskArn']}"}
+        label = {"label": f"dlworkshop.sandbox.task={arn}"}
         assert engine.containers.list(filters=label)
         inst = instances_of(info.endpoint, "stop-all")[0]
         address, port = inst["PublicIpAddress"], ssh_port(inst)

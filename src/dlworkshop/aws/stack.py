@@ -251,7 +251,8 @@ def deploy(
         try:
             stack_id = cfn.create_stack(**args, OnFailure="ROLLBACK")["StackId"]
         except Exception as exc:
-            yield from _create_failed(ctx, stack, exc)
+            yield Failed(f"CloudFormation refused the stack: {explain(exc)}",
+                         "Nothing was created. Fix the cause and deploy again.")  # fmt: skip
             return
         seen, since = set(), None
     else:
@@ -313,11 +314,6 @@ def _change_set(ctx: Context, stack: str, args: dict, sleep) -> ChangeSet | None
         cfn.delete_change_set(StackName=stack, ChangeSetName=_CHANGE_SET)
         return None
     return ChangeSet(stack, changes)
-
-
-def _create_failed(ctx: Context, stack: str, exc: Exception) -> Iterator[Event]:
-    yield Failed(f"CloudFormation refused the stack: {explain(exc)}",
-                 "Nothing was created. Fix the cause and deploy again.")  # fmt: skip
 
 
 def _finish(ctx: Context, stack: str, sleep, first_failure: str = "") -> Iterator[Event]:

@@ -127,40 +127,17 @@ class Lab3View(LabView):
         ]  # fmt: skip
 
     # ----- buttons -------------------------------------------------------------------
-    @on(Button.Pressed, "#l3-deploy")
-    def _deploy_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.deploy()
+    BUTTONS = {"l3-deploy": "deploy", "l3-jupyter": "deploy_jupyter", "l3-stop": "stop_tasks",
+               "l3-tunnel": "toggle_tunnel", "l3-mesh": "check_mesh", "l3-logs": "toggle_logs",
+               "l3-shell": "open_shell"}  # fmt: skip
 
-    @on(Button.Pressed, "#l3-jupyter")
-    def _jupyter_pressed(self, event: Button.Pressed) -> None:
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        method = self.BUTTONS.get(event.button.id or "")
+        if method is None:
+            super().on_button_pressed(event)  # Run checks
+            return
         event.stop()
-        self.deploy_jupyter()
-
-    @on(Button.Pressed, "#l3-stop")
-    def _stop_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.stop_tasks()
-
-    @on(Button.Pressed, "#l3-tunnel")
-    def _tunnel_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.toggle_tunnel()
-
-    @on(Button.Pressed, "#l3-mesh")
-    def _mesh_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.check_mesh()
-
-    @on(Button.Pressed, "#l3-logs")
-    def _logs_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.toggle_logs()
-
-    @on(Button.Pressed, "#l3-shell")
-    def _shell_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.open_shell()
+        getattr(self, method)()
 
     def _say(self, text: str) -> None:
         line = self.query_one("#l3-status", Static)
