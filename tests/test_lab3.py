@@ -95,6 +95,25 @@ def test_lab3_headless_deploy_tunnel_jupyter_logs_and_mesh(deployed: Context) ->
         tunnel.close()
         forwards.forget()
 
+    # `dlworkshop tunnel` holds the forwards until Ctrl+C, then forgets them.
+    import signal
+    import subprocess
+    import sys
+
+    held = subprocess.Popen([sys.executable, "-m", "dlworkshop", "--sandbox", "--json", "tunnel",
+                             "--port", "8080"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert held.stdout is not None
+        opened_line = json_lines(held.stdout.readline())[0]
+        assert opened_line["type"] == "tunnel_open"
+        url = opened_line["urls"]["8080"]
+        assert httpx.get(f"{url}/ping", timeout=10).json() == {"status": "Healthy"}
+        held.send_signal(signal.SIGINT)
+        assert held.wait(30) == 0
+    finally:
+        held.kill()
+    assert "tunnel" not in state_store.load().state.services
+
     # The server's start-up lines, from CloudWatch.
     lines = [e["message"] for e in cli("logs", "--since", "30m") if e["type"] == "log_line"]
     assert any("Serving mobilenetv2-imagenet" in line for line in lines)

@@ -380,3 +380,32 @@ def test_stopping_the_sandbox_stops_its_containers_and_endpoints(home: Path) -> 
     assert not engine.containers.list(all=True, filters=label)
     with pytest.raises(OSError):
         __import__("socket").create_connection((address, port), timeout=2)
+
+
+def test_gpu_instances_register_their_gpus_and_get_gpu_tasks(sandbox: dict) -> None:
+    from dlworkshop.aws import taskdef
+
+    endpoint = sandbox["endpoint"]
+    ctx = Context(Target(SANDBOX, REGION, endpoint=endpoint), state_store.load().state)
+    keypairs.ensure(ctx, "gpu-lab")
+    params = {"KeyName": "gpu-lab", "SourceCidr": "127.0.0.1/32", "InstanceCount": "1",
+              "InstanceType": "g4dn.xlarge", "UseGpu": "true"}  # fmt: skip
+    assert type(list(ops.deploy(ctx, "gpu-lab", params, sleep=time.sleep))[-1]).__name__ == \
+        "ContainerInstances"  # fmt: skip
+    cluster = ops.outputs(ops.describe(ctx, "gpu-lab"))["ClusterName"]
+    ecs = plain("ecs", endpoint)
+    arns = ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
+    described_ci = ecs.describe_container_instances(cluster=cluster, containerInstances=arns)
+    resources = {r["name"]: r for r in described_ci["containerInstances"][0]["registeredResources"]}
+    assert resources["GPU"]["stringSetValue"] == ["GPU-0"]  # one T4 in a g4dn.xlarge
+    assert resources["CPU"]["integerValue"] == 4 * 1024
+    # Lab 3's task definition asks for the GPU and serves with --gpu.
+    state_store.update(lambda s: setattr(s, "stack_name", "gpu-lab"))
+    ctx = Context(ctx.target, state_store.load().state)
+    image = taskdef.Image("123456789012.dkr.ecr.us-east-1.amazonaws.com/gpu-lab-mxnet",
+                          "sha256:" + "0" * 64, "latest")  # fmt: skip
+    container = taskdef.build(ctx, taskdef.SERVE, image)["containerDefinitions"][0]
+    assert container["resourceRequirements"] == [{"type": "GPU", "value": "1"}]
+    assert container["command"][-1] == "--gpu"
+    assert list(ops.delete(ctx, "gpu-lab", sleep=time.sleep))[-1].__class__.__name__ == \
+        "StackDeleted"  # fmt: skip

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import json
 import os
 import random
@@ -197,22 +198,32 @@ class InstanceAgent(Agent):
                 ci.agent_connected = True  # back after a stop: the agent reconnects
                 return
         client = self.runtime.client("ecs", running.region)
+        resources = self._resources(running.region, inst.instance_type)
+        attributes = ([f"com.amazonaws.ecs.capability.docker-remote-api.{v}"
+                       for v in DOCKER_API_VERSIONS]
+                      + ["com.amazonaws.ecs.capability.logging-driver.awslogs",
+                         "ecs.capability.execution-role-awslogs",
+                         "ecs.capability.task-iam-role"])  # fmt: skip
+        version = {"agentVersion": "1.89.2 (dlworkshop sandbox)", "agentHash": "sandbox",
+                   "dockerVersion": "DockerVersion: sandbox"}  # fmt: skip
         answer = client.register_container_instance(
             cluster=running.cluster,
             instanceIdentityDocument=json.dumps(self._identity(running, inst)),
             instanceIdentityDocumentSignature="dlworkshop-sandbox",
-            totalResources=self._resources(running.region, inst.instance_type),
-            versionInfo={"agentVersion": "1.89.2 (dlworkshop sandbox)",
-                         "agentHash": "sandbox", "dockerVersion": "DockerVersion: sandbox"},
-            attributes=[{"name": f"com.amazonaws.ecs.capability.docker-remote-api.{v}"}
-                        for v in DOCKER_API_VERSIONS]
-            + [{"name": "com.amazonaws.ecs.capability.logging-driver.awslogs"},
-               {"name": "ecs.capability.execution-role-awslogs"},
-               {"name": "ecs.capability.task-iam-role"},
-               {"name": "ecs.os-type", "value": "linux"},
-               {"name": "ecs.instance-type", "value": inst.instance_type}],
+            totalResources=resources, versionInfo=version,
+            attributes=[{"name": name} for name in attributes],
         )  # fmt: skip
         running.container_instance_arn = answer["containerInstance"]["containerInstanceArn"]
+        # moto records none of what the agent registers: write it into its model, so that
+        # placement and describe_container_instances see the instance's real size.
+        model = ecs.container_instances[running.cluster][running.container_instance_arn.split(
+            "/")[-1]]  # fmt: skip
+        full = [{"doubleValue": 0.0, "longValue": 0, "integerValue": 0, "stringSetValue": [],
+                 **r} for r in resources]  # fmt: skip
+        model.registered_resources = full
+        model.remaining_resources = copy.deepcopy(full)
+        model.version_info = version
+        model.attributes.update({name: None for name in attributes})
 
     def _identity(self, running: Running, inst: Any) -> dict:
         return {
