@@ -224,6 +224,11 @@ async def test_the_lab3_screen_reaches_4_of_4_with_the_keyboard(deployed: Contex
         await wait_until(pilot, lambda: app.ctx is not None)
         await pilot.press("4")
         view = app.view("lab3")
+        # Where to deploy: every instance, or one of the two.
+        from textual.widgets import Select
+
+        choice = view.query_one("#l3-where", Select)
+        await wait_until(pilot, lambda: len(choice._options) == 3, timeout=30)
         # The lab's keys are in the footer only while it is shown.
         assert app.check_action("lab_key", ("lab3", "deploy"))
         assert not app.check_action("lab_key", ("lab2", "deploy"))

@@ -138,7 +138,11 @@ def test_image_push_in_a_terminal_draws_a_bar_per_layer(home: Path, sandbox: dic
 
 
 def test_lab3_shell_on_the_instance_and_back(home: Path, sandbox: dict) -> None:
-    # Lab 1's stack (instances with SSH) is all a shell needs; the key is the workshop's.
+    # Lab 1's stack (instances with SSH) is all a shell needs; the key is the workshop's,
+    # made for a stack of this test's own (the session's sandbox has others').
+    from dlworkshop import state as state_store
+
+    state_store.update(lambda s: setattr(s, "stack_name", "lab3-shell"))
     assert run_cli("--sandbox", "stack", "deploy", "--yes", timeout=300).returncode == 0
     exit_file = home / "exit-code"
     with _session(_tui_command(exit_file)) as session:

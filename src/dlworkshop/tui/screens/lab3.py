@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from rich.markup import escape
 from textual import on, work
 from textual.message import Message
-from textual.widgets import Button, Collapsible, DataTable, Input, Log, Static
+from textual.widgets import Button, Collapsible, DataTable, Input, Log, Select, Static
 from textual.worker import get_current_worker
 
 from dlworkshop.tui.screens.lab import LabAction, LabView
@@ -23,6 +23,17 @@ LOG_BATCH_EVERY = 0.25  # seconds between batches of log lines posted to the UI
 def short(instance_id: str) -> str:
     """An instance ID as the tables show it: "i-" and 8 characters (the tooltip has it all)."""
     return instance_id[:10]
+
+
+ALL = "all"  # the instance choice meaning every instance
+
+
+class InstancesListed(Message):
+    """The cluster's container instances, for the instance choice."""
+
+    def __init__(self, instances: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.instances = instances  # (instance id, address)
 
 
 class WorkEvent(Message):
@@ -77,6 +88,9 @@ class Lab3View(LabView):
     def compose_actions(self) -> Iterator:
         yield Static("Run the pushed image on every instance, tunnel to it over SSH, and read "
                      "its logs.", classes="dim")  # fmt: skip
+        # Where deploy runs and the tunnel goes: every instance, or one of them.
+        yield Select([("All instances (the tunnel: the first)", ALL)], value=ALL,
+                     allow_blank=False, id="l3-where", compact=True)  # fmt: skip
         # Compact, one line each, as in Lab 2: bordered buttons would push the rest away.
         yield Button("Deploy the model server (d)", id="l3-deploy", variant="primary",
                      compact=True, classes="l3-button")  # fmt: skip
@@ -181,13 +195,42 @@ class Lab3View(LabView):
         self._say(f"Registering the {'Jupyter' if kind == 'jupyter' else 'model server'} task "
                   "definition… (s stops the tasks; a new deploy cancels the wait)")  # fmt: skip
         self.query_one("#l3-tasks").display = True
-        self._deploy(kind)
+        chosen = self.chosen_instance
+        self._deploy(kind, (chosen,) if chosen else ())
 
     @work(thread=True, group="work-lab3-deploy", exclusive=True)
-    def _deploy(self, kind: str) -> None:
+    def _deploy(self, kind: str, only: tuple[str, ...]) -> None:
         from dlworkshop.aws import tasks
 
-        self._relay(lambda: tasks.run(self._ctx(), kind))
+        self._relay(lambda: tasks.run(self._ctx(), kind, only))
+
+    @property
+    def chosen_instance(self) -> str | None:
+        """The instance picked in the choice, or None for all."""
+        value = self.query_one("#l3-where", Select).value
+        return None if value in (ALL, Select.BLANK) else str(value)
+
+    def on_show(self) -> None:
+        self._list_instances()
+
+    @work(thread=True, group="lab3-instances", exclusive=True)
+    def _list_instances(self) -> None:
+        from dlworkshop.aws import tasks
+
+        try:
+            found = tasks.instances(self._ctx())
+        except Exception:  # no stack yet, or not connected: the choice stays "all"
+            return
+        self.post_message(InstancesListed(
+            [(i["ec2_instance_id"], i.get("public_ip") or i.get("private_ip", "")) for i in found]))
+
+    def on_instances_listed(self, message: InstancesListed) -> None:
+        choice = self.query_one("#l3-where", Select)
+        current = choice.value
+        options = [("All instances (the tunnel: the first)", ALL)] + [
+            (f"Only {instance} ({address})", instance) for instance, address in message.instances]
+        choice.set_options(options)
+        choice.value = current if current in {v for _, v in options} else ALL
 
     def stop_tasks(self) -> None:
         self.workers_cancel("work-lab3-deploy")
@@ -261,10 +304,10 @@ class Lab3View(LabView):
             self._close_tunnel()
             return
         self._say("Opening the SSH tunnel (the first time, the instance's host key is pinned)…")
-        self._open_tunnel()
+        self._open_tunnel(self.chosen_instance)
 
     @work(thread=True, group="work-lab3-tunnel", exclusive=True)
-    def _open_tunnel(self) -> None:
+    def _open_tunnel(self, instance: str | None) -> None:
         import os
 
         from dlworkshop.errors import explain
@@ -272,7 +315,7 @@ class Lab3View(LabView):
         from dlworkshop.remote import forwards
 
         try:
-            tunnel, opened = forwards.open_tunnel(self._ctx(), owner="tui")
+            tunnel, opened = forwards.open_tunnel(self._ctx(), instance, owner="tui")
         except Exception as exc:
             self.post_message(WorkEvent(Failed(explain(exc))))
             self.post_message(WorkEvent(None, done=True))
