@@ -117,6 +117,11 @@ def test_lab3_headless_deploy_tunnel_jupyter_logs_and_mesh(deployed: Context) ->
     # The server's start-up lines, from CloudWatch.
     lines = [e["message"] for e in cli("logs", "--since", "30m") if e["type"] == "log_line"]
     assert any("Serving mobilenetv2-imagenet" in line for line in lines)
+    # Jupyter's log shows where its token was, never the token itself.
+    lines = [e["message"] for e in cli("logs", "--jupyter", "--since", "30m")
+             if e["type"] == "log_line"]  # fmt: skip
+    assert any("token=[secret]" in line for line in lines)
+    assert not any(token in line for line in lines)
 
     # The mesh: the master reaches the secondary on 22 and 8080.
     reach = [e for e in cli("mesh") if e["type"] == "reach"]

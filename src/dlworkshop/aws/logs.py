@@ -15,6 +15,13 @@ from dlworkshop.events import Event
 _SINCE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 IDLE_DELAYS = (1.0, 2.0, 3.0, 5.0)  # seconds between polls while nothing new arrives
+# Jupyter prints its login token in URLs: shown lines hide it (the tunnel reads it itself).
+_TOKEN = re.compile(r"([?&]token=)[0-9A-Za-z_-]+")
+
+
+def redact(message: str) -> str:
+    """The line with any ?token=… replaced, so a secret is not echoed to screens or logs."""
+    return _TOKEN.sub(r"\1[secret]", message)
 
 
 @dataclass(frozen=True)
@@ -59,9 +66,11 @@ def follow(
     keep_following: bool = True,
     sleep: Callable[[float], None] = time.sleep,
     stop: Callable[[], bool] = lambda: False,
+    raw: bool = False,
 ) -> Iterator[LogLine]:
     """Lines of the stack's log group (streams starting with `prefix`) from `since_seconds`
-    ago, oldest first; then, with `keep_following`, new ones as they come until `stop()`."""
+    ago, oldest first; then, with `keep_following`, new ones as they come until `stop()`.
+    Tokens in the lines are hidden unless `raw`."""
     logs, group = ctx.client("logs"), group_of(ctx)
     start = int((time.time() - since_seconds) * 1000)
     seen: set[str] = set()
@@ -83,7 +92,8 @@ def follow(
                 break
         fresh.sort(key=lambda e: (e["timestamp"], e["eventId"]))
         for e in fresh:
-            yield LogLine(e["timestamp"], e["logStreamName"], e["message"].rstrip("\n"),
+            message = e["message"].rstrip("\n")
+            yield LogLine(e["timestamp"], e["logStreamName"], message if raw else redact(message),
                           e["eventId"])  # fmt: skip
         if fresh:
             # Ask again from the newest second seen: events can arrive late within it.

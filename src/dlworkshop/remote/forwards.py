@@ -65,7 +65,7 @@ def jupyter_token(ctx: Context, instance_id: str, wait: float = 30.0) -> str:
     while True:
         token = ""
         for line in logs.follow(ctx, prefix=stream, since_seconds=24 * 3600,
-                                keep_following=False):  # fmt: skip
+                                keep_following=False, raw=True):  # fmt: skip
             found = _TOKEN.search(line.message)
             if found:
                 token = found.group(1)  # the newest one wins
