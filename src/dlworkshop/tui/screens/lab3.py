@@ -21,7 +21,7 @@ LOG_BATCH_EVERY = 0.25  # seconds between batches of log lines posted to the UI
 
 
 def short(instance_id: str) -> str:
-    """An instance ID as the tables show it: "i-" and 8 characters (the tooltip has it all)."""
+    """An instance ID as the tables show it: "i-" and 8 characters (the tunnel names it whole)."""
     return instance_id[:10]
 
 
