@@ -242,7 +242,7 @@ async def test_the_lab3_screen_reaches_4_of_4_with_the_keyboard(deployed: Contex
 
         def healthy() -> bool:
             return tasks.row_count == 2 and all(
-                "healthy" in str(tasks.get_row_at(i)[3]) for i in range(2))  # fmt: skip
+                "healthy" in str(tasks.get_row_at(i)[2]) for i in range(2))  # fmt: skip
 
         status = view.query_one("#l3-status", Static)
         try:

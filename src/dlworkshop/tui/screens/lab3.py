@@ -116,7 +116,7 @@ class Lab3View(LabView):
 
     def on_mount(self) -> None:
         tasks = self.query_one("#l3-tasks", DataTable)
-        tasks.add_columns("Task", "Runs", "Instance", "Status")
+        tasks.add_columns("Task", "Instance", "Status")
         matrix = self.query_one("#l3-matrix", DataTable)
         matrix.add_columns("From", "To", "Port", "Result", "ms")
         for selector in ("#l3-tasks", "#l3-matrix", "#l3-search", "#l3-log", "#l3-status",
@@ -289,9 +289,12 @@ class Lab3View(LabView):
 
     def _task_row(self, state) -> None:
         table = self.query_one("#l3-tasks", DataTable)
-        health = "" if state.health in ("", "UNKNOWN") else f" {state.health.lower()}"
-        runs = "jupyter" if state.family.endswith("-jupyter") else "server"
-        cells = (state.short_id, runs, short(state.instance_id), f"{state.status}{health}")
+        # Jupyter has no health check: its rows say what they run instead.
+        if state.family.endswith("-jupyter"):
+            detail = " Jupyter"
+        else:
+            detail = "" if state.health in ("", "UNKNOWN") else f" {state.health.lower()}"
+        cells = (state.short_id, short(state.instance_id), f"{state.status}{detail}")
         if state.task_id in table.rows:
             for column, value in zip(table.columns, cells, strict=True):
                 table.update_cell(state.task_id, column, value)
