@@ -16,12 +16,12 @@ _SINCE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 IDLE_DELAYS = (1.0, 2.0, 3.0, 5.0)  # seconds between polls while nothing new arrives
 # Jupyter prints its login token in URLs: shown lines hide it (the tunnel reads it itself).
-_TOKEN = re.compile(r"([?&]token=)[0-9A-Za-z_-]+")
+TOKEN = re.compile(r"([?&]token=)([0-9A-Za-z_-]+)")  # group 2: the token itself
 
 
 def redact(message: str) -> str:
     """The line with any ?token=… replaced, so a secret is not echoed to screens or logs."""
-    return _TOKEN.sub(r"\1[secret]", message)
+    return TOKEN.sub(r"\1[secret]", message)
 
 
 @dataclass(frozen=True)

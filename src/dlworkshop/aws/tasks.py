@@ -66,9 +66,9 @@ def cluster_of(ctx: Context) -> str:
     return stack_ops.outputs(description)["ClusterName"]
 
 
-def instances(ctx: Context) -> list[dict]:
+def instances(ctx: Context, cluster: str | None = None) -> list[dict]:
     """The cluster's ACTIVE container instances, with addresses, in a stable order."""
-    found = stack_ops.container_instances(ctx, cluster_of(ctx))
+    found = stack_ops.container_instances(ctx, cluster or cluster_of(ctx))
     return sorted((i for i in found if i["status"] == "ACTIVE"),
                   key=lambda i: i["ec2_instance_id"])  # fmt: skip
 
@@ -86,19 +86,22 @@ def _state(task: dict, addresses: dict[str, tuple[str, str]]) -> TaskState:
                      task.get("stoppedReason", ""), family)  # fmt: skip
 
 
-def _addresses(ctx: Context) -> dict[str, tuple[str, str]]:
+def _addresses(found: list[dict]) -> dict[str, tuple[str, str]]:
+    """Container instance ARN -> (EC2 instance ID, address), for the task rows."""
     return {i["arn"]: (i["ec2_instance_id"], i.get("public_ip") or i.get("private_ip", ""))
-            for i in instances(ctx)}  # fmt: skip
+            for i in found}  # fmt: skip
 
 
-def listed(ctx: Context, kind: str | None = None, status: str = "RUNNING") -> list[TaskState]:
-    """The workshop's tasks on the cluster (desired status RUNNING by default)."""
-    ecs, cluster = ctx.client("ecs"), cluster_of(ctx)
+def listed(ctx: Context, kind: str | None = None, status: str = "RUNNING",
+           cluster: str | None = None, found: list[dict] | None = None) -> list[TaskState]:
+    """The workshop's tasks on the cluster (desired status RUNNING by default); `cluster`
+    and `found` (its instances) spare the look-ups when the caller has them."""
+    ecs, cluster = ctx.client("ecs"), cluster or cluster_of(ctx)
     arns = ecs.list_tasks(cluster=cluster, startedBy=STARTED_BY,
                           desiredStatus=status).get("taskArns", [])  # fmt: skip
     if not arns:
         return []
-    addresses = _addresses(ctx)
+    addresses = _addresses(found if found is not None else instances(ctx, cluster))
     states = [_state(t, addresses) for t in ecs.describe_tasks(cluster=cluster,
                                                                tasks=arns)["tasks"]]  # fmt: skip
     if kind:
@@ -131,7 +134,9 @@ def run(
         if isinstance(event, taskdef.TaskDefinitionReady):
             ready = event
     assert ready is not None
-    targets = instances(ctx)
+    cluster = cluster_of(ctx)
+    every = instances(ctx, cluster)
+    targets = every
     if only:
         targets = [i for i in targets if i["ec2_instance_id"] in only]
         unknown = set(only) - {i["ec2_instance_id"] for i in targets}
@@ -143,11 +148,11 @@ def run(
         yield Failed("The cluster has no container instances yet.",
                      "Wait for Lab 1's last checkpoint, then run again.")  # fmt: skip
         return
-    ecs, cluster = ctx.client("ecs"), cluster_of(ctx)
-    running = {s.instance_id: s for s in listed(ctx, kind)}
+    ecs = ctx.client("ecs")
+    running = {s.instance_id: s for s in listed(ctx, kind, cluster=cluster, found=every)}
     arns = []
     for inst in targets:
-        if inst["ec2_instance_id"] in running and running[inst["ec2_instance_id"]].family:
+        if inst["ec2_instance_id"] in running:
             yield Log(f"{ready.family} already runs on {inst['ec2_instance_id']}: following it.")
             arns.append(running[inst["ec2_instance_id"]].task_id)
             continue
@@ -158,7 +163,8 @@ def run(
                          f"{failure.get('reason')}", "Stop other tasks on it, or pick another.")
             return
         arns += [t["taskArn"] for t in answer["tasks"]]
-    yield from follow(ctx, arns, sleep=sleep, timeout=timeout, wants_health=kind == taskdef.SERVE)
+    yield from follow(ctx, arns, sleep=sleep, timeout=timeout, wants_health=kind == taskdef.SERVE,
+                      cluster=cluster, found=every)
     yield TasksReady(ready.family, [a.rsplit("/", 1)[-1] for a in arns])
 
 
@@ -168,11 +174,13 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
     timeout: float = FOLLOW_TIMEOUT,
     wants_health: bool = True,
+    cluster: str | None = None,
+    found: list[dict] | None = None,
 ) -> Iterator[Event]:
     """Yield each task's state when it changes, until all run (and are healthy); a task
     that stops is a Failed with its reason and what to do."""
-    ecs, cluster = ctx.client("ecs"), cluster_of(ctx)
-    addresses = _addresses(ctx)
+    ecs, cluster = ctx.client("ecs"), cluster or cluster_of(ctx)
+    addresses = _addresses(found if found is not None else instances(ctx, cluster))
     seen: dict[str, TaskState] = {}
     deadline = time.monotonic() + timeout
     delay = 1.0

@@ -4,18 +4,18 @@ machine's loopback, kept open across dropped connections, and the checkpoint on 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 
 from dlworkshop import state as state_store
+from dlworkshop.aws.taskdef import JUPYTER, PORTS, SERVE
 from dlworkshop.context import Context
 from dlworkshop.events import Event
 from dlworkshop.remote import instances as remote_instances
 from dlworkshop.remote.tunnel import Tunnel
 
 NAME = "tunnel"  # state.services key: {"endpoint", "pid", "owner", "instance", "ports"}
-SERVE_PORT, JUPYTER_PORT = 8080, 8888
-_TOKEN = re.compile(r"[?&]token=([0-9A-Za-z_-]+)")
+SERVE_PORT, JUPYTER_PORT = PORTS[SERVE], PORTS[JUPYTER]
+PORT_NAMES = {str(SERVE_PORT): "Model server", str(JUPYTER_PORT): "Jupyter"}
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,7 @@ class TunnelOpen(Event):
         first = (f"\n  [yellow]First connection: trusted host key {self.fingerprint}[/]"
                  if self.new_host_key else "")  # fmt: skip
         lines = [f"[bold green]SSH tunnel[/] to {self.instance} ({self.host}){first}"]
-        names = {str(SERVE_PORT): "model server", str(JUPYTER_PORT): "Jupyter"}
-        lines += [f"  {names.get(port, 'port ' + port):<13} {url}"
+        lines += [f"  {PORT_NAMES.get(port, 'port ' + port):<13} {url}"
                   for port, url in self.urls.items()]  # fmt: skip
         return "\n".join(lines)
 
@@ -66,9 +65,9 @@ def jupyter_token(ctx: Context, instance_id: str, wait: float = 30.0) -> str:
         token = ""
         for line in logs.follow(ctx, prefix=stream, since_seconds=24 * 3600,
                                 keep_following=False, raw=True):  # fmt: skip
-            found = _TOKEN.search(line.message)
+            found = logs.TOKEN.search(line.message)
             if found:
-                token = found.group(1)  # the newest one wins
+                token = found.group(2)  # the newest one wins
         if token or time.monotonic() > deadline:
             return token
         time.sleep(1.0)
@@ -142,4 +141,4 @@ def check_tunnel(ctx: Context):
         return CheckResult.fail(f"{url}/ping did not answer through the tunnel: {exc}")
     if answer.get("status") != "Healthy":
         return CheckResult.fail(f"{url}/ping answered {answer}")
-    return CheckResult.ok(f"{url} → {record['instance']}:8080 answers Healthy")
+    return CheckResult.ok(f"{url} → {record['instance']}:{SERVE_PORT} answers Healthy")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from dlworkshop.aws.taskdef import PORTS, SERVE
 from dlworkshop.context import Context
 from dlworkshop.errors import UserError
 from dlworkshop.events import Event
@@ -125,7 +126,7 @@ def _probe_script(targets: list[tuple[str, int]]) -> str:
     )
 
 
-def mesh(ctx: Context, ports: tuple[int, ...] = (22, 8080)) -> list[Reach]:
+def mesh(ctx: Context, ports: tuple[int, ...] = (22, PORTS[SERVE])) -> list[Reach]:
     """From the first instance ("the master"), TCP to every other's private address."""
     found = listed(ctx)
     if len(found) < 2:

@@ -334,15 +334,16 @@ class Lab3View(LabView):
         from rich.style import Style
         from rich.text import Text
 
+        from dlworkshop.remote import forwards
+
         self.tunnel_urls = dict(opened.urls)
         lines = [Text.assemble(("SSH tunnel", "bold"), f" to {opened.instance} ({opened.host})")]
         if opened.new_host_key:
             lines.append(Text.assemble(("Trusted its host key on first use: ", "yellow"),
                                        opened.fingerprint))  # fmt: skip
-        names = {"8080": "Model server", "8888": "Jupyter"}
         for port, url in opened.urls.items():
             # A link the terminal can open (the URL may carry Jupyter's token).
-            lines.append(Text.assemble(f"{names.get(port, port)}: ",
+            lines.append(Text.assemble(f"{forwards.PORT_NAMES.get(port, port)}: ",
                                        (url, Style(link=url, underline=True))))  # fmt: skip
         if "8888" in opened.urls and "token=" not in opened.urls["8888"]:
             lines.append(Text("Jupyter: press j to run it, then t twice for its token.",
