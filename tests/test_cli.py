@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pytest
 from helpers import json_lines, run_cli
 
 from dlworkshop.paths import state_file
@@ -50,15 +51,29 @@ def test_unknown_profile_and_bad_region_are_explained() -> None:
     assert "Traceback" not in out.stdout + out.stderr
 
 
-def test_corrupt_state_is_reported_once(home: Path) -> None:
-    state_file().write_text("{oops")
+def _spoil(kind: str) -> None:
+    """Make state.json unreadable in one of the ways a probe found."""
+    if kind == "directory":
+        state_file().mkdir()
+        (state_file() / "inside").write_text("x")
+    elif kind == "deep":
+        state_file().write_text("[" * 100_000 + "]" * 100_000)
+    else:
+        state_file().write_text("{oops")
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "directory", "deep"])
+def test_unreadable_state_is_reported_once(home: Path, kind: str) -> None:
+    _spoil(kind)
     first = run_cli("--sandbox", "--json", "status")
     assert first.returncode == 0
     warnings = [e for e in json_lines(first.stdout) if e["type"] == "log"]
     assert len(warnings) == 1 and warnings[0]["level"] == "warning"
     assert list(home.glob("state.json.corrupt-*"))
+    assert "Traceback" not in first.stderr
     second = run_cli("--sandbox", "--json", "status")
     assert not [e for e in json_lines(second.stdout) if e["type"] == "log"]
+    assert state_file().is_file() or not state_file().exists()
 
 
 def _port_free(endpoint: str) -> bool:

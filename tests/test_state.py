@@ -65,3 +65,15 @@ def test_unknown_keys_from_newer_versions_are_ignored(home: Path) -> None:
     loaded = state_store.load()
     assert loaded.warning is None
     assert loaded.state.stack_name == "x"
+
+
+def test_any_unreadable_state_is_moved_aside(home: Path) -> None:
+    state_file().mkdir()
+    first = state_store.load()
+    assert first.warning and "is a directory" in first.warning
+    assert [p.is_dir() for p in home.glob("state.json.corrupt-*")] == [True]
+    state_file().write_text("[" * 100_000 + "]" * 100_000)
+    deep = state_store.load()
+    assert deep.warning and "nested too deeply" in deep.warning
+    state_store.update(lambda s: setattr(s, "stack_name", "again"))
+    assert state_store.load().state.stack_name == "again"

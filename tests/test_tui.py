@@ -215,6 +215,22 @@ async def test_quit_asks_first_while_work_is_in_flight(sandbox: dict, registered
     assert app.return_code == 0
 
 
+async def test_a_directory_as_state_gives_one_message_and_a_fresh_start(
+    home: Path, sandbox
+) -> None:
+    state_file().unlink()
+    state_file().mkdir()
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert sum("is a directory" in m for m in messages) == 1
+        await pilot.press("2")
+        await pilot.pause()
+        assert shown(app) == "lab-lab1"
+    assert [p.is_dir() for p in home.glob("state.json.corrupt-*")] == [True]
+
+
 async def test_corrupt_state_gives_one_message_and_a_fresh_start(home: Path, sandbox) -> None:
     state_file().write_text("not json at all")
     app = WorkshopApp(sandbox=True)

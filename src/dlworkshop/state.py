@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from dlworkshop.atomic import write_atomic
+from dlworkshop.errors import UserError
 from dlworkshop.paths import ensure_private_dir, state_file
 
 DEFAULT_STACK = "dlworkshop"
@@ -102,26 +103,42 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _why(exc: BaseException) -> str:
+    """Why a state file could not be read, in words."""
+    if isinstance(exc, IsADirectoryError):
+        return "it is a directory, not a file"
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply to be dlworkshop's"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc) or type(exc).__name__
+
+
 def _read(path: Path) -> Loaded:
     try:
-        raw = path.read_bytes()
+        return Loaded(State.from_dict(json.loads(path.read_bytes())))
     except FileNotFoundError:
         return Loaded(State())
+    except Exception as exc:  # any unreadable state, whatever the cause, is set aside
+        why = _why(exc)
+    # Keep the bad file (or directory) for the user to inspect; never delete their data.
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = aside.with_name(f"{aside.name.split('~')[0]}~{n}")
     try:
-        return Loaded(State.from_dict(json.loads(raw)))
-    except (ValueError, TypeError) as exc:
-        # Keep the bad file for the user to inspect; never delete their data.
-        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
-        n = 1
-        while aside.exists():
-            n += 1
-            aside = aside.with_name(f"{aside.name.split('~')[0]}~{n}")
         path.rename(aside)
-        return Loaded(
-            State(),
-            f"Your saved progress in {path} could not be read ({exc}). "
-            f"It was moved to {aside} and dlworkshop started fresh.",
-        )
+    except OSError as exc:
+        raise UserError(
+            f"Your saved progress in {path} could not be read ({why}), and it could not be "
+            f"moved aside ({exc.strerror or exc}). Move or delete it, then try again."
+        ) from None
+    return Loaded(
+        State(),
+        f"Your saved progress in {path} could not be read ({why}). "
+        f"It was moved to {aside} and dlworkshop started fresh.",
+    )
 
 
 def load(path: Path | None = None) -> Loaded:
