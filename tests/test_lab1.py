@@ -84,14 +84,14 @@ async def test_a_failed_stack_is_deleted_and_retried(sandbox: dict) -> None:
     app = WorkshopApp(sandbox=True)
     async with app.run_test(size=SIZE) as pilot:
         view = await open_lab1(pilot, app, "retry")
-        cidr = view.query_one("#l1-cidr", Input)
-        cidr.value = "300.1.2.3/32"  # the pattern admits it; EC2 refuses it
+        # A repository left over from an earlier workshop: ECR refuses to create it again.
+        app.ctx.client("ecr").create_repository(repositoryName="retry-mxnet")
         view.start_deploy()
         failure = view.query_one("#l1-failure", Static)
         await wait_until(pilot, lambda: failure.display, timeout=30)
-        assert "invalid CIDR" in str(failure.render())
+        assert "already exists" in str(failure.render())
         await wait_until(pilot, lambda: settled(view))
-        cidr.value = "127.0.0.1/32"
+        app.ctx.client("ecr").delete_repository(repositoryName="retry-mxnet")
         view.start_deploy()
         await wait_until(pilot, lambda: isinstance(app.screen, Confirm), timeout=30)
         assert "Delete it and deploy again?" in app.screen.question
@@ -116,3 +116,24 @@ async def test_deploy_from_the_palette_on_another_lab_waits_for_the_form(sandbox
                          or view.query_one("#l1-failure").display, timeout=60)  # fmt: skip
         assert not view.query_one("#l1-failure").display, view.query_one("#l1-failure").render()
         assert view.query_one("#l1-cidr", Input).value == "127.0.0.1/32"
+
+
+async def test_an_open_source_cidr_asks_first_and_a_bad_one_is_named(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_lab1(pilot, app, "opened")
+        cidr = view.query_one("#l1-cidr", Input)
+        cidr.value = "999.1.2.3/32"
+        await pilot.pause()
+        assert "not an IPv4 CIDR block" in str(view.query_one("#l1-cidr-note", Static).render())
+        cidr.value = "0.0.0.0/0"
+        view.start_deploy()
+        await wait_until(pilot, lambda: isinstance(app.screen, Confirm), timeout=30)
+        assert "whole internet" in app.screen.question
+        await pilot.press("n")
+        failure = view.query_one("#l1-failure", Static)
+        await wait_until(pilot, lambda: failure.display)
+        assert "Not deployed" in str(failure.render())
+        assert ops.describe(app.ctx, "opened") is None
+        assert "opened-key" not in {k["KeyName"] for k in app.ctx.client(
+            "ec2").describe_key_pairs()["KeyPairs"]}  # fmt: skip

@@ -94,11 +94,14 @@ def test_refused_parameters_create_nothing(sandbox: dict) -> None:
 
 
 def test_a_failed_create_is_explained_then_replaced(sandbox: dict) -> None:
-    # The pattern admits 300.1.2.3/32, but EC2 refuses it while creating the group.
-    rc, events, _ = events_of("deploy", "--stack", "broken", "--param", "SourceCidr=300.1.2.3/32")
+    # A repository left over from an earlier workshop: ECR refuses to create it again.
+    ecr = context(sandbox).client("ecr")
+    ecr.create_repository(repositoryName="broken-mxnet")
+    rc, events, _ = events_of("deploy", "--stack", "broken")
     assert rc == 1
-    assert "invalid CIDR" in events[-1]["message"]
+    assert "already exists" in events[-1]["message"]
     assert "Delete it and deploy again" in events[-1]["hint"]
+    ecr.delete_repository(repositoryName="broken-mxnet")
     # Deploying again says what to do instead of piling on.
     rc, events, _ = events_of("deploy", "--stack", "broken")
     assert rc == 1 and "--replace" in events[-1]["hint"]
@@ -107,6 +110,22 @@ def test_a_failed_create_is_explained_then_replaced(sandbox: dict) -> None:
     assert next(e for e in events if e["type"] == "stack_done")["status"] == "CREATE_COMPLETE"
     rc, _, text = events_of("delete", "--stack", "broken", "--yes")
     assert rc == 0, text
+
+
+def test_an_impossible_or_open_source_cidr_is_refused_before_anything_is_made(
+    sandbox: dict,
+) -> None:
+    rc, events, _ = events_of("deploy", "--stack", "cidr", "--param",
+                              "SourceCidr=999.999.999.999/32")  # fmt: skip
+    assert rc == 1 and "not an IPv4 CIDR block" in events[-1]["message"]
+    # A /0 is refused unless confirmed (no terminal here, no --yes).
+    rc, events, _ = events_of("deploy", "--stack", "cidr", "--param", "SourceCidr=0.0.0.0/0")
+    assert rc == 1 and "whole internet" in events[-1]["message"]
+    assert "--yes" in events[-1]["hint"]
+    ctx = context(sandbox)
+    assert ops.describe(ctx, "cidr") is None
+    assert "cidr-key" not in {k["KeyName"] for k in ctx.client("ec2").describe_key_pairs()[
+        "KeyPairs"]}  # fmt: skip
 
 
 def test_a_wrong_region_gets_a_clear_message(sandbox: dict) -> None:

@@ -43,11 +43,19 @@ def test_secure_defaults_are_in_the_template() -> None:
     t = template.parsed()
     res = t["Resources"]
     ingress = res["InstanceSecurityGroup"]["Properties"]["SecurityGroupIngress"]
-    assert {r["FromPort"] for r in ingress} == {22, 8080, 8888}
+    assert [r["FromPort"] for r in ingress] == [22]  # only SSH unless asked for
     assert all(r["CidrIp"] == "SourceCidr" for r in ingress)  # never 0.0.0.0/0 by default
     assert "Default" not in t["Parameters"]["SourceCidr"]
+    # 8080 and 8888 open only on request, and then only to SourceCidr.
+    assert t["Parameters"]["OpenServicePorts"]["Default"] == "false"
+    for name, port in (("ModelServerIngress", 8080), ("JupyterIngress", 8888)):
+        assert res[name]["Condition"] == "ServicePorts"
+        assert res[name]["Properties"]["FromPort"] == port
+        assert res[name]["Properties"]["CidrIp"] == "SourceCidr"
     lt = res["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
     assert lt["MetadataOptions"]["HttpTokens"] == "required"  # IMDSv2
+    # One hop: containers behind Docker's bridge cannot reach the instance role.
+    assert lt["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
     for bucket in ("InputBucket", "OutputBucket"):
         props = res[bucket]["Properties"]
         assert all(props["PublicAccessBlockConfiguration"].values())
@@ -78,3 +86,26 @@ def test_parameters_are_checked_like_cloudformation_does() -> None:
     ]
     assert template.validate({**good, "InstanceCount": "two"})[0].endswith("'two' is not.")
     assert len(template.body().encode()) < template.MAX_BODY
+
+
+@pytest.mark.parametrize(
+    ("cidr", "ok"),
+    [
+        ("203.0.113.7/32", True),
+        ("10.0.0.0/8", True),
+        ("0.0.0.0/0", True),  # valid; the deploy flow asks before using it
+        ("255.255.255.255/32", True),
+        ("999.999.999.999/32", False),
+        ("256.1.1.1/32", False),
+        ("1.2.3.4/33", False),
+        ("1.2.3.4", False),
+        ("01.2.3.4/32", False),
+        ("1.2.3/24", False),
+    ],
+)
+def test_source_cidr_must_be_a_real_cidr(cidr: str, ok: bool) -> None:
+    from dlworkshop.aws.network import cidr_problem
+
+    refused = template.validate({"KeyName": "k", "SourceCidr": cidr})
+    assert (not refused) == ok, refused
+    assert (cidr_problem(cidr) is None) == ok

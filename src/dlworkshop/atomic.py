@@ -7,8 +7,11 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace `path` with `data` so a crash leaves either the old or the new file."""
+def write_atomic(path: Path, data: bytes, mode: int = 0o600, replace: bool = True) -> None:
+    """Replace `path` with `data` so a crash leaves either the old or the new file.
+
+    With replace=False an existing `path` is never touched: FileExistsError instead.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -17,7 +20,11 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # atomic and exclusive: fails if the name exists
+            os.unlink(tmp)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from dlworkshop.atomic import write_atomic
 from dlworkshop.errors import UserError
-from dlworkshop.paths import ensure_private_dir, state_file
+from dlworkshop.locks import held
+from dlworkshop.paths import state_file
 
 DEFAULT_STACK = "dlworkshop"
 
@@ -91,16 +91,9 @@ def _lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path) -> contextlib.AbstractContextManager[None]:
     """Serialise read-modify-write between the TUI, the CLI and the sandbox process."""
-    ensure_private_dir(path.parent)
-    with open(_lock_path(path), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return held(_lock_path(path))
 
 
 def _why(exc: BaseException) -> str:

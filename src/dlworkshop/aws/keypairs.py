@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from dlworkshop.atomic import write_atomic
 from dlworkshop.context import Context
 from dlworkshop.errors import UserError
 from dlworkshop.events import Event
+from dlworkshop.locks import held
 from dlworkshop.paths import config_dir, ensure_private_dir
 
 
@@ -43,11 +45,18 @@ def list_names(ctx: Context) -> list[str]:
 def ensure(ctx: Context, name: str) -> KeyPairReady:
     """Use the key pair if it exists, else create it and keep its private key (0600)."""
     path = key_path(ctx, name)
-    if name in list_names(ctx):
-        return KeyPairReady(name, str(path) if path.exists() else None, False)
-    reply = ctx.client("ec2").create_key_pair(KeyName=name, KeyType="ed25519", KeyFormat="pem")
-    # The private key exists only in this reply: write it before anything else can fail.
-    write_atomic(path, reply["KeyMaterial"].encode(), mode=0o600)
+    # One command at a time looks for, creates and writes a key: two deploys started
+    # together share one key pair instead of racing to write the same file.
+    with held(keys_dir() / ".lock"):
+        if name in list_names(ctx):
+            return KeyPairReady(name, str(path) if path.exists() else None, False)
+        reply = ctx.client("ec2").create_key_pair(
+            KeyName=name, KeyType="ed25519", KeyFormat="pem"
+        )
+        if path.exists():  # a key of an earlier pair with this name: keep it, never overwrite
+            path.rename(path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}"))
+        # The private key exists only in this reply: write it before anything else can fail.
+        write_atomic(path, reply["KeyMaterial"].encode(), mode=0o600, replace=False)
     return KeyPairReady(name, str(path), True)
 
 

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlworkshop import state as state_store
 from dlworkshop.aws.stack_events import FailureReason, follow, newest
 from dlworkshop.cfn import template
 from dlworkshop.context import Context
@@ -230,11 +229,8 @@ def deploy(
         yield StackPlan(stack, "reuse", parameters_of(current))
         yield from _finish(ctx, stack, sleep)
         return
-    if status and status not in HEALTHY:  # still in progress: follow it to the end
-        yield Log(f"The stack {stack} is {status}; following it until it finishes.")
-        seen, since = newest(cfn, stack)
-        yield from follow(cfn, current["StackId"], since, seen, sleep=sleep)
-        yield from _finish(ctx, stack, sleep)
+    if status and status not in HEALTHY:  # another deploy's, still in progress
+        yield from _follow_other(ctx, stack, current["StackId"], status, sleep)
         return
 
     args = {
@@ -246,11 +242,15 @@ def deploy(
     }
     if current is None:
         yield StackPlan(stack, "create", params)
-        state_store.update(lambda s: setattr(s, "stack_name", stack))
-        ctx.state.stack_name = stack
         try:
             stack_id = cfn.create_stack(**args, OnFailure="ROLLBACK")["StackId"]
         except Exception as exc:
+            if _code(exc) == "AlreadyExistsException":  # another deploy created it just now
+                mine = describe(ctx, stack)
+                if mine is not None:
+                    yield from _follow_other(ctx, stack, mine["StackId"], mine["StackStatus"],
+                                             sleep)  # fmt: skip
+                    return
             yield Failed(f"CloudFormation refused the stack: {explain(exc)}",
                          "Nothing was created. Fix the cause and deploy again.")  # fmt: skip
             return
@@ -276,6 +276,22 @@ def deploy(
             first_failure = event.reason
         yield event
     yield from _finish(ctx, stack, sleep, first_failure)
+
+
+def _code(exc: BaseException) -> str:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+
+
+def _follow_other(
+    ctx: Context, stack: str, stack_id: str, status: str, sleep: Callable[[float], None]
+) -> Iterator[Event]:
+    """Wait for a stack another deploy is changing, never offering to delete it."""
+    cfn = ctx.client("cloudformation")
+    if status not in HEALTHY and status not in BROKEN:
+        yield Log(f"Another deploy is working on {stack} ({status}); following it until "
+                  "it finishes.")  # fmt: skip
+        yield from follow(cfn, stack_id, sleep=sleep)  # from its start: the whole tree
+    yield from _finish(ctx, stack, sleep)
 
 
 _CHANGE_SET = "dlworkshop-update"

@@ -88,10 +88,10 @@ def cmd_stack(args: argparse.Namespace, printer) -> Iterator[Event]:
 
 
 def _deploy(args: argparse.Namespace, ctx, name: str) -> Iterator[Event]:
-    from dlworkshop.aws import keypairs, network
-    from dlworkshop.aws import stack as ops
+    from pathlib import Path
 
-    ops.check_region(ctx)  # before a key pair is created in the wrong place
+    from dlworkshop.aws import deploy_flow, network
+
     params = {}
     for item in args.param:
         key, sep, value = item.partition("=")
@@ -104,23 +104,15 @@ def _deploy(args: argparse.Namespace, ctx, name: str) -> Iterator[Event]:
             raise UserError(f"SourceCidr: {how}, e.g. --param SourceCidr=203.0.113.7/32")
         params["SourceCidr"] = cidr
         yield Log(f"SourceCidr {cidr}: {how}.")
-    elif params["SourceCidr"] == "0.0.0.0/0":
-        yield Log("SourceCidr 0.0.0.0/0 opens SSH, the model server and Jupyter to the whole "
-                  "internet.", "warning")  # fmt: skip
-    key_name = params.get("KeyName") or ctx.state.key_name or f"{name}-key"
-    public = None
-    if args.import_public_key:
-        from pathlib import Path
+    public = Path(args.import_public_key).expanduser() if args.import_public_key else None
+    default_key = f"{name}-imported" if public else (ctx.state.key_name or f"{name}-key")
+    params.setdefault("KeyName", default_key)
 
-        key_name = params.get("KeyName") or f"{name}-imported"
-        if key_name in keypairs.list_names(ctx):
-            raise UserError(f"A key pair called {key_name} already exists; pick another KeyName.")
-        public = Path(args.import_public_key).expanduser()
-    key = keypairs.choose(ctx, key_name, public)
-    yield key
-    params["KeyName"] = key.name
+    def ask(question: str, yes: str, no: str) -> bool:
+        return _ask(question, args)
 
     def confirm(changes) -> bool:
         return _ask(f"Apply these {len(changes.changes)} changes to {name}?", args)
 
-    yield from ops.deploy(ctx, name, params, args.existing or "reuse", confirm)
+    yield from deploy_flow.deploy(ctx, name, params, ask, args.existing or "reuse", public,
+                                  confirm)  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -80,6 +81,9 @@ class CloudFormationAgent(Agent):
         self._originals: dict[str, Callable] = {}
         self.rollbacks = 0
         self.deletes = 0
+        # moto checks the name, then builds the stack, then stores it: two creates at once
+        # would both pass the check. AWS refuses the second (AlreadyExistsException).
+        self._creating = threading.Lock()
 
     def start(self) -> None:
         from moto.cloudformation.models import CloudFormationBackend
@@ -108,7 +112,8 @@ class CloudFormationAgent(Agent):
         @functools.wraps(original)
         def create_stack(backend: Any, name: str, *args: Any, **kwargs: Any) -> Any:
             try:
-                stack = original(backend, name, *args, **kwargs)
+                with agent._creating:
+                    stack = original(backend, name, *args, **kwargs)
             except Exception as exc:
                 half_made = [s for s in backend.stacks.values()
                              if s.name == name and s.status == "CREATE_IN_PROGRESS"]  # fmt: skip

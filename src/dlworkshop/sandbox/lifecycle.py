@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from dlworkshop import processes
 from dlworkshop import state as state_store
 from dlworkshop.errors import UserError
+from dlworkshop.locks import held
 from dlworkshop.paths import config_dir, ensure_private_dir
 from dlworkshop.sandbox.front import HEALTH, SECRET_HEADER, STATUS
 
@@ -104,9 +105,17 @@ def start(
 
     With `owner_pid` the sandbox exits by itself once that process is gone.
     """
-    running = current()
-    if running:
-        return running, False
+    # Held across "is one running? start one, record it": two commands started together
+    # get one sandbox, never one each (the second waits, then finds the first's).
+    with held(config_dir() / "sandbox.lock"):
+        running = current()
+        if running:
+            return running, False
+        return _spawn(owner, timeout, owner_pid), True
+
+
+def _spawn(owner: str, timeout: float, owner_pid: int | None) -> SandboxInfo:
+    """Start the daemon, wait for its ready line and record it in state."""
     log_path = ensure_private_dir(config_dir()) / "sandbox.log"
     home = config_dir() / "sandbox"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -142,11 +151,16 @@ def start(
         s.sandbox = info.to_record()
 
     state_store.update(_record)
-    return info, True
+    return info
 
 
 def stop(only: SandboxInfo | None = None) -> SandboxInfo | None:
     """Stop the recorded sandbox (or only `only`); returns what was stopped, if anything."""
+    with held(config_dir() / "sandbox.lock"):  # not while another command is starting one
+        return _stop(only)
+
+
+def _stop(only: SandboxInfo | None) -> SandboxInfo | None:
     record = state_store.load().state.sandbox
     info = None
     if record:

@@ -175,6 +175,11 @@ class WorkshopApp(App[int]):
             label = self.target.label
         self.sub_title = f"{label} · {region} · stack {self.state.stack_name}"
 
+    def refresh_subtitle(self) -> None:
+        """Show the current mode, region and stack in the header."""
+        if self.target is not None:
+            self._set_subtitle(self.target.mode, self.target.region)
+
     # ----- connecting ------------------------------------------------------------------
     @work(thread=True, group="connect", exit_on_error=False)
     def connect(self) -> None:

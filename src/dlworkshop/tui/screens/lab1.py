@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -86,9 +87,12 @@ class Lab1View(LabView):
                     yield Switch(False, id="l1-spot")
                     yield Label("GPU")
                     yield Switch(False, id="l1-gpu")
-                yield Label("Source CIDR (who may reach SSH, 8080 and 8888)")
+                yield Label("Source CIDR (who may reach SSH)")
                 yield Input(id="l1-cidr", placeholder="detecting your address…")
                 yield Static("", id="l1-cidr-note", classes="dim")
+                with Horizontal(classes="l1-switches"):
+                    yield Label("Open 8080, 8888")
+                    yield Switch(False, id="l1-ports")
                 with Horizontal(classes="l1-buttons"):
                     yield Button("Deploy", id="l1-deploy", variant="primary")
                     yield Button("Delete stack", id="l1-delete", variant="error")
@@ -161,9 +165,27 @@ class Lab1View(LabView):
 
     @on(Input.Changed, "#l1-cidr")
     def _cidr_changed(self, event: Input.Changed) -> None:
-        if event.value.strip() == "0.0.0.0/0":
-            self.query_one("#l1-cidr-note", Static).update(
-                "[b red]0.0.0.0/0 opens SSH, the model server and Jupyter to the whole internet.[/]"
+        from dlworkshop.aws.network import cidr_problem
+
+        value = event.value.strip()
+        if not value:
+            return
+        note = self.query_one("#l1-cidr-note", Static)
+        if problem := cidr_problem(value):
+            note.update(f"[b red]{escape(problem)}[/]")
+        elif value.endswith("/0"):
+            note.update("[b red]A /0 opens SSH to the whole internet; Deploy asks first.[/]")
+        else:
+            note.update("")
+
+    @on(Switch.Changed, "#l1-ports")
+    def _ports_changed(self, event: Switch.Changed) -> None:
+        if event.value:
+            self.app.notify(
+                "The model server (no sign-in) and Jupyter will take plain HTTP from the "
+                "Source CIDR. The labs reach both through SSH tunnels without this.",
+                title="Open 8080, 8888",
+                severity="warning",
             )
 
     # ----- deploying ------------------------------------------------------------------
@@ -187,6 +209,7 @@ class Lab1View(LabView):
             "UseSpot": str(self.query_one("#l1-spot", Switch).value).lower(),
             "UseGpu": str(self.query_one("#l1-gpu", Switch).value).lower(),
             "SourceCidr": self.query_one("#l1-cidr", Input).value.strip(),
+            "OpenServicePorts": str(self.query_one("#l1-ports", Switch).value).lower(),
         }
         return stack, region, params
 
@@ -290,41 +313,19 @@ class Lab1View(LabView):
         self._relay(ops.delete(self.app.ctx, stack))
 
     def _deploy_events(self, stack: str, params: dict[str, str]):
-        """Ask about an existing stack, make sure of the key pair, then deploy."""
-        from dlworkshop.aws import keypairs
-        from dlworkshop.aws import stack as ops
-        from dlworkshop.events import Log
+        """The shared deploy flow, its questions asked in dialogs."""
+        from pathlib import Path
 
-        ctx = self.app.ctx
-        ops.check_region(ctx)  # before a key pair is created in the wrong place
-        existing = "reuse"
-        current = ops.describe(ctx, stack)
-        status = current["StackStatus"] if current else None
-        if status in ops.HEALTHY:
-            update = self.ask(
-                f"The stack {stack} already exists ({status}). Update it with these "
-                "parameters, or reuse it as it is?", "Update", "Reuse")  # fmt: skip
-            existing = "update" if update else "reuse"
-        elif status in ops.BROKEN or (ctx.target.is_sandbox and status == "CREATE_IN_PROGRESS"):
-            if not self.ask(f"The stack {stack} is {status} from a failed deploy. Delete it "
-                            "and deploy again?", "Delete and retry", "Cancel"):  # fmt: skip
-                yield Log("Nothing changed.")
-                return
-            existing = "replace"
-        if not template.validate(params):  # refused parameters create nothing, not even a key
-            from pathlib import Path
-
-            public = None
-            if self.import_key and params["KeyName"] not in keypairs.list_names(ctx):
-                public = Path(self.import_key).expanduser()
-            yield keypairs.choose(ctx, params["KeyName"], public)
+        from dlworkshop.aws import deploy_flow
 
         def confirm(changes) -> bool:
             self.post_message(StackEvent(changes))
             return self.ask(f"Apply these {len(changes.changes)} changes to {stack}?",
                             "Apply", "Cancel")  # fmt: skip
 
-        yield from ops.deploy(ctx, stack, params, existing, confirm)
+        public = Path(self.import_key).expanduser() if self.import_key else None
+        yield from deploy_flow.deploy(self.app.ctx, stack, params, self.ask, None, public,
+                                      confirm)  # fmt: skip
 
     # ----- showing events -------------------------------------------------------------
     def on_stack_event(self, message: StackEvent) -> None:
@@ -361,4 +362,5 @@ class Lab1View(LabView):
             log.write(event.render_text())
 
     def on_stack_finished(self, message: StackFinished) -> None:
+        self.app.refresh_subtitle()  # the stack this deploy made or reused
         self.app.run_checks(self.lab.id)  # a real check of what the deploy claims
