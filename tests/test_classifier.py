@@ -142,3 +142,49 @@ def test_urls_are_fetched_and_a_missing_one_is_an_error() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _shared_photos() -> list:
+    return sorted(p for p in PHOTOS.rglob("*")
+                  if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))  # fmt: skip
+
+
+def test_the_fused_graph_gives_the_same_top5_on_every_shared_photo() -> None:
+    fused = model_mod.load("mobilenetv2-imagenet")
+    plain = model_mod.load("mobilenetv2-imagenet", fused=False)
+    assert fused.fused and not plain.fused
+    photos = _shared_photos()
+    assert len(photos) >= 100
+    for path in photos:
+        array = fused.preprocess(path.read_bytes())[None]
+        a, b = fused.probabilities(array)[0], plain.probabilities(array)[0]
+        assert list(np.argsort(a)[::-1][:5]) == list(np.argsort(b)[::-1][:5]), path.name
+        assert np.allclose(a, b, atol=2e-3), path.name
+
+
+def test_the_default_verdict_on_the_devset_finds_cats_and_no_dog_or_other_animal() -> None:
+    clf = model_mod.load("mobilenetv2-imagenet")
+    called = {}
+    for kind in ("cats", "dogs", "others"):
+        paths = sorted((PHOTOS / "devset" / kind).iterdir())
+        preds = clf.predict([p.read_bytes() for p in paths])
+        called[kind] = [p.name for p, pred in zip(paths, preds, strict=True) if pred.is_cat]
+    assert len(called["cats"]) >= 24, called["cats"]
+    assert called["dogs"] == [] and called["others"] == []
+
+
+@pytest.mark.parametrize("mode", ["I;16", "L", "LA", "P", "CMYK", "RGBA"])
+def test_chelsea_is_a_cat_in_every_colour_mode(mode: str) -> None:
+    import io
+
+    from PIL import Image
+
+    chelsea = Image.open(PHOTOS / "skimage_chelsea.png").convert("RGB")
+    if mode == "I;16":  # 16-bit greyscale: once decoded as pure white
+        img = Image.fromarray(np.asarray(chelsea.convert("L"), np.uint16) * 257)
+    else:
+        img = chelsea.convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG" if mode == "CMYK" else "PNG")
+    (pred,) = model_mod.load("mobilenetv2-imagenet").predict([buf.getvalue()])
+    assert pred.is_cat, (mode, pred.cat_probability, pred.top_k[0])

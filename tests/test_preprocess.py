@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlworkshop.classifier.preprocess import BadImage, decode, resize_crop, to_array
+from dlworkshop.classifier.preprocess import (
+    BadImage,
+    ImageTooLarge,
+    decode,
+    probe,
+    resize_crop,
+    to_array,
+)
 
 
 def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -54,15 +61,16 @@ def test_animated_gif_uses_the_first_frame() -> None:
     assert decode(data).getpixel((4, 4)) == (255, 0, 0)
 
 
-def huge_png(side: int = 30000) -> bytes:
-    """A tiny file whose header claims side x side pixels (a decompression bomb)."""
+def huge_png(side: int = 30000, height: int | None = None) -> bytes:
+    """A tiny file whose header claims side x side (or x height) pixels: a bomb."""
+    height = side if height is None else height
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\0" * (1 + side * 3) * 4)
+    ihdr = struct.pack(">IIBBBBB", side, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * (1 + side * 3) * min(4, height))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
@@ -73,6 +81,8 @@ def huge_png(side: int = 30000) -> bytes:
         (b"hello, this is text and not a picture", "not an image"),
         (encode(gradient(), "JPEG")[:300], "damaged or truncated"),
         (huge_png(), "megapixels"),
+        (huge_png(64000, 1), "no side may be longer"),
+        (huge_png(20001, 1), "no side may be longer"),
     ],
 )
 def test_bad_input_is_explained(data: bytes, message: str) -> None:
@@ -88,3 +98,33 @@ def test_resize_crop_and_normalise() -> None:
     arr = to_array(img, 255.0, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     assert arr.shape == (3, 224, 224) and arr.dtype == np.float32
     assert arr.min() >= -1.0 and arr.max() <= 1.0
+
+
+def test_sizes_are_refused_from_the_header_alone() -> None:
+    for data in (huge_png(64000, 1), huge_png()):
+        with pytest.raises(ImageTooLarge):
+            probe(data)
+    assert probe(encode(gradient(), "PNG")) == (64, 48)
+
+
+def test_a_long_thin_image_is_cheap() -> None:
+    # 20000x1 is within the limits; resized straight to the crop it costs no memory.
+    img = resize_crop(decode(encode(Image.new("RGB", (20000, 1), (9, 9, 9)), "PNG")), 224, 0.875)
+    assert img.size == (224, 224) and img.getpixel((100, 100)) == (9, 9, 9)
+
+
+def test_sixteen_bit_and_float_greyscale_keep_their_tones() -> None:
+    ramp = np.linspace(0, 65535, 64, dtype=np.uint16)[None, :].repeat(8, 0)
+    grey16 = Image.fromarray(ramp)  # mode I;16, as a 16-bit PNG opens
+    out = decode(encode(grey16, "PNG"))
+    values = [out.getpixel((x, 4))[0] for x in (0, 32, 63)]
+    assert values[0] == 0 and 120 <= values[1] <= 135 and values[2] == 255
+    floats = Image.fromarray((ramp / 65535).astype(np.float32))  # mode F
+    assert decode(encode(floats, "TIFF")).getpixel((63, 4)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("mode", ["LA", "P", "CMYK", "1", "I", "RGBA", "L"])
+def test_every_mode_decodes_to_rgb(mode: str) -> None:
+    fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "I" else "PNG")
+    out = decode(encode(gradient().convert(mode), fmt))
+    assert out.mode == "RGB" and out.size == (64, 48)
