@@ -1,7 +1,16 @@
-"""Throughput and latency of `dlworkshop serve` against a raw MXNet forward loop.
+"""`dlworkshop serve` against what the hardware allows, in one run.
 
-Run: .venv/bin/python benchmarks/bench_server.py [--requests 240]
-Everything is measured in this one run, on this machine, and reported as ratios.
+Run: .venv/bin/python benchmarks/bench_server.py [--seconds 15] [--json FILE]
+
+wrk posts skimage_chelsea.png at concurrency 1, 8 and 32 to the server with its
+defaults; the ceilings are the same fused model in one and in two processes of one
+OpenMP thread each, with no HTTP, forward passes alone and with decoding.
+
+Why the old "raw forward" loop read 41.5 img/s one day and 18.0 another: it ran in the
+benchmark's own process, after the server's batches, with whatever OMP_NUM_THREADS and
+MXNET_SUBGRAPH_BACKEND the shell had, and one warm-up pass. Those two variables alone
+move MobileNetV2 between 18 and 45 img/s on this machine. The ceilings now run in fresh
+processes with both set explicitly and ten warm-up passes.
 """
 
 from __future__ import annotations
@@ -11,79 +20,60 @@ import json
 import os
 import subprocess
 import sys
-import time
+from pathlib import Path
 
-import numpy as np
-from common import MODELS, closed_loop, free_port, photos, wait_healthy
+from ceiling import images_per_second
+from common import MODELS, PHOTOS, free_port, wait_healthy, wrk
 
 MODEL = "mobilenetv2-imagenet"
 LEVELS = (1, 8, 32)
 
 
-def raw_mxnet(images: list[bytes], batch: int, passes: int) -> tuple[float, float]:
-    """Images/s of the bare forward pass at this batch size, without and with decoding."""
-    from dlworkshop.classifier import model
-
-    clf = model.load(MODEL)
-    arrays = [clf.preprocess(d) for d in images]
-    stacked = np.stack([arrays[i % len(arrays)] for i in range(batch)])
-    clf.probabilities(stacked)  # warm-up: MXNet allocates on the first pass
-    started = time.perf_counter()
-    for _ in range(passes):
-        clf.probabilities(stacked)
-    forward = batch * passes / (time.perf_counter() - started)
-    started = time.perf_counter()
-    for p in range(passes):
-        chunk = [images[(p * batch + i) % len(images)] for i in range(batch)]
-        clf.probabilities(np.stack([clf.preprocess(d) for d in chunk]))
-    with_decode = batch * passes / (time.perf_counter() - started)
-    return forward, with_decode
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=240)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-batch-delay", type=float, default=5.0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--json", help="also write the numbers to this file")
     args = parser.parse_args()
     os.environ.setdefault("DLWORKSHOP_MODEL_MIRROR", str(MODELS))
-    images = photos()
-
+    photo = PHOTOS / "skimage_chelsea.png"
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "dlworkshop", "serve", "--port", str(port), "--model", MODEL,
-         "--batch-size", str(args.batch_size), "--max-batch-delay", str(args.max_batch_delay),
          "--log-level", "warning"],
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
-    results = {"machine": {"cpus": os.cpu_count()}, "levels": []}
+    rows = []
     try:
         wait_healthy(f"http://127.0.0.1:{port}/ping", server)
         url = f"http://127.0.0.1:{port}/predictions/{MODEL}"
+        wrk(url, photo, 8, 3, server.pid)  # warm-up
         for level in LEVELS:
-            load = closed_loop(url, images, level, args.requests)
-            passes = max(4, args.requests // max(level, 1) // 2)
-            forward, with_decode = raw_mxnet(images, level, passes)
-            row = {
-                "concurrency": level,
-                "server_images_per_s": round(load.per_second, 1),
-                "p50_ms": round(load.p50, 1),
-                "p99_ms": round(load.percentile(0.99), 1),
-                "errors": load.errors,
-                "raw_forward_images_per_s": round(forward, 1),
-                "raw_decode_and_forward_images_per_s": round(with_decode, 1),
-                "server_vs_raw_forward": round(load.per_second / forward, 2),
-                "server_vs_raw_decode_and_forward": round(load.per_second / with_decode, 2),
-            }
-            results["levels"].append(row)
-            print(json.dumps(row), flush=True)
+            load = wrk(url, photo, level, args.seconds, server.pid)
+            rows.append({"concurrency": level, "images_per_s": round(load.per_second, 1),
+                         "p50_ms": round(load.p50_ms, 1), "p99_ms": round(load.p99_ms, 1),
+                         "errors": load.errors, "cores_busy": load.cpu_cores})  # fmt: skip
+            print(json.dumps(rows[-1]), flush=True)
     finally:
         server.terminate()
         server.wait(30)
+    body = photo.read_bytes()
+    ceilings = {f"{kind}, {n} process{'es' if n > 1 else ''}":
+                round(images_per_second(body, n, args.seconds, decode=decode), 1)
+                for n in (1, 2) for kind, decode in (("forward", False),
+                                                     ("decode+forward", True))}  # fmt: skip
+    print(json.dumps(ceilings), flush=True)
+    top = ceilings["decode+forward, 2 processes"]
+    print("\n| concurrency | images/s | p50 ms | p99 ms | cores busy | / decode+forward ceiling |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['concurrency']} | {r['images_per_s']} | {r['p50_ms']} | {r['p99_ms']} | "
+              f"{r['cores_busy']} | {r['images_per_s'] / top:.2f} |")  # fmt: skip
+    print("\n| ceiling (fused, 1 OpenMP thread per process, no HTTP) | images/s |")
+    print("|---|---:|")
+    for name, value in ceilings.items():
+        print(f"| {name} | {value} |")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+        Path(args.json).write_text(json.dumps({"levels": rows, "ceilings": ceilings}, indent=2))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from common import MODELS, PHOTOS  # noqa: E402
+import numpy as np
+from common import MODELS, PHOTOS
 
 os.environ.setdefault("DLWORKSHOP_MODEL_MIRROR", str(MODELS))
 
@@ -75,13 +75,14 @@ def main() -> None:
         ("share >= 0.5, mean of photo and its mirror image", share(0.5), True),
     ]
     results = []
+    per_photo = {False: round(one / count * 1e3, 1), True: round(two / count * 1e3, 1)}
     for name, rule, flipped in variants:
         called = {k: sum(rule(both if flipped else first) for first, both in rows[k])
                   for k in KINDS}  # fmt: skip
         results.append({"variant": name, "cats_found": called["cats"],
                         "dogs_called_cats": called["dogs"],
                         "others_called_cats": called["others"],
-                        "ms_per_photo": round((two if flipped else one) / count * 1000, 1)})  # fmt: skip
+                        "ms_per_photo": per_photo[flipped]})  # fmt: skip
     highest = {k: round(max(classifier.cat_scores(first)[1] for first, _ in rows[k]), 3)
                for k in ("dogs", "others")}  # fmt: skip
     print(f"| variant | cats found (of {len(rows['cats'])}) | dogs called cats (of "

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+WRK_SCRIPT = Path(__file__).with_name("wrk_post.lua")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 MODELS = Path(os.environ.get("DLWORKSHOP_MODEL_MIRROR") or SHARED / "models")
@@ -118,3 +120,63 @@ def closed_loop(
             return Load(concurrency, requests, time.perf_counter() - started, latencies, errors)
 
     return asyncio.run(run())
+
+
+@dataclass
+class WrkLoad:
+    """One wrk run: closed loop, `connections` clients, fixed duration."""
+
+    connections: int
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    cpu_cores: float = 0.0  # the server's processes' CPU time over the run's wall time
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of a process and all its descendants, alive now."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+def wrk(url: str, body: Path, connections: int, seconds: int, server_pid: int) -> WrkLoad:
+    """Load `url` with wrk (C, a few % of a core) and measure the server's CPU meanwhile."""
+    import json
+    import shutil
+
+    if not shutil.which("wrk"):
+        sys.exit("The benchmarks need wrk (apt-get install wrk).")
+    env = dict(os.environ, WRK_BODY=str(body))
+    cpu_before, began = cpu_seconds(server_pid), time.perf_counter()
+    out = subprocess.run(
+        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s",
+         "-s", str(WRK_SCRIPT), url],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - began
+    cores = (cpu_seconds(server_pid) - cpu_before) / wall
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return WrkLoad(connections, data["requests"], data["duration_us"] / 1e6, data["errors"],
+                   data["p50_us"] / 1000, data["p99_us"] / 1000, round(cores, 2))  # fmt: skip

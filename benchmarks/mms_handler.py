@@ -1,13 +1,16 @@
 """An MXNet Model Server (MMS 1.0.x) handler for the same converted MobileNetV2.
 
-It loads the model files packed into the .mar with MXNet, and decodes and normalises
-exactly as `dlworkshop serve` does, so both servers do the same work per image.
+It loads the model files packed into the .mar with MXNet and prepares each image with
+dlworkshop's own `model_input`, so both servers do the same work per image. With
+DLWORKSHOP_BENCH_FUSED=1 in its environment it also runs the same oneDNN-fused graph
+as `dlworkshop serve`, so the comparison is of the servers alone.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -18,49 +21,49 @@ class _Model:
     def __init__(self, model_dir: str) -> None:
         import mxnet as mx
 
+        from dlworkshop.classifier.model import Judge
         from dlworkshop.classifier.registry import BUILTIN
 
         self.spec = BUILTIN["mobilenetv2-imagenet"]
-        self.net = mx.gluon.nn.SymbolBlock.imports(
-            os.path.join(model_dir, "model-symbol.json"), ["data"],
-            os.path.join(model_dir, "model-0000.params"),
-        )  # fmt: skip
-        self.net.hybridize(static_alloc=True, static_shape=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.net = mx.gluon.nn.SymbolBlock.imports(
+                os.path.join(model_dir, "model-symbol.json"), ["data"],
+                os.path.join(model_dir, "model-0000.params"),
+            )  # fmt: skip
+            self.net.hybridize(static_alloc=True, static_shape=True)
+            if os.environ.get("DLWORKSHOP_BENCH_FUSED") == "1":
+                self.net.optimize_for(mx.nd.zeros((1, 3, 224, 224)), backend="MKLDNN",
+                                      static_alloc=True, static_shape=True)  # fmt: skip
         with open(os.path.join(model_dir, "imagenet_labels.txt")) as fh:
-            self.labels = fh.read().splitlines()
+            labels = fh.read().splitlines()
+        self.judge = Judge.__new__(Judge)  # the same verdict, from the packed label file
+        self.judge.spec, self.judge.labels = self.spec, labels
         cats = set(self.spec.cat_labels)
-        self.cats = [i for i, name in enumerate(self.labels) if name in cats]
+        self.judge.cat_index = [i for i, name in enumerate(labels) if name in cats]
+        first, last = (labels.index(n) for n in self.spec.animal_labels)
+        self.judge.animals = slice(first, last + 1)
 
-    def predict(self, bodies: list[bytes]) -> list[dict]:
+    def predict(self, bodies: list[bytes]) -> list[str]:
         import mxnet as mx
 
         from dlworkshop.classifier import preprocess
+        from dlworkshop.classifier.model import model_input
 
         out: list[dict | None] = []
         arrays = []
         for body in bodies:
             try:
-                img = preprocess.resize_crop(preprocess.decode(body), 224, 0.875)
-                arrays.append(preprocess.to_array(img, 1.0, (0, 0, 0), (1, 1, 1)))
+                arrays.append(model_input(self.spec, body))
                 out.append(None)
             except preprocess.BadImage as exc:
                 out.append({"error": str(exc)})
         if arrays:
             probs = self.net(mx.nd.array(np.stack(arrays))).asnumpy()
-            rows = iter(probs)
+            verdicts = iter(self.judge.verdicts(probs))
             for i, item in enumerate(out):
                 if item is None:
-                    row = next(rows)
-                    top = np.argsort(row)[::-1][:5]
-                    cat = float(row[self.cats].sum())
-                    out[i] = {
-                        "is_cat": cat >= self.spec.cat_threshold,
-                        "cat_probability": round(cat, 6),
-                        "top_k": [
-                            {"label": self.labels[j], "probability": float(row[j])} for j in top
-                        ],
-                        "model": self.spec.name,
-                    }
+                    out[i] = next(verdicts).to_dict()
         return [json.dumps(item) for item in out]
 
 

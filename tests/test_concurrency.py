@@ -46,7 +46,7 @@ def test_two_deploys_from_nothing_start_one_sandbox_and_one_key(home: Path) -> N
     assert _sandboxes(home) == []
     try:
         results = _deploy_twice("twins")
-        for rc, events, text in results:
+        for rc, _, text in results:
             assert rc == 0, text
             assert "Delete" not in text
         # Exactly one sandbox, the one recorded, and `sandbox stop` stops it.

@@ -107,6 +107,56 @@ def fusion_available() -> bool:
     return bool(mx.runtime.Features().is_enabled("MKLDNN"))
 
 
+def model_input(spec: ModelSpec, data: bytes) -> np.ndarray:
+    """Image bytes to one model input array, as every path that runs a model prepares it."""
+    # JPEG draft decoding down to twice the resize target: 2x faster on large photos,
+    # the same top-1 on 105 of the 106 shared photos (drafting down to the target
+    # itself changed five; benchmarks/README.md).
+    short = round(spec.input_size / spec.crop_fraction)
+    img = preprocess.decode(data, short_side=2 * short)
+    img = preprocess.resize_crop(img, spec.input_size, spec.crop_fraction)
+    return preprocess.to_array(img, spec.scale, spec.mean, spec.std)
+
+
+class Judge:
+    """Labels and the cat verdict of one model: needs its label file, not MXNet."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.labels = _labels(spec)
+        cats = set(spec.cat_labels)
+        self.cat_index = [i for i, name in enumerate(self.labels) if name in cats]
+        if len(self.cat_index) != len(cats):
+            raise UserError(f"{spec.name}: not every cat label is among the model's labels.")
+        self.animals = slice(0, len(self.labels))
+        if spec.animal_labels:
+            first, last = (self.labels.index(name) for name in spec.animal_labels)
+            self.animals = slice(first, last + 1)
+
+    def verdicts(self, probs: np.ndarray, k: int = 5) -> list[Prediction]:
+        """Top-k labels and the cat verdict for each row of probabilities."""
+        results = []
+        for row in probs:
+            order = np.argsort(row)[::-1][:k]
+            cat, share = self.cat_scores(row)
+            results.append(
+                Prediction(
+                    is_cat=share >= self.spec.cat_threshold and cat >= self.spec.min_cat_mass,
+                    cat_probability=round(cat, 6),
+                    top_k=[Label(self.labels[i], round(float(row[i]), 6)) for i in order],
+                    model=self.spec.name,
+                    cat_share=round(share, 6),
+                )
+            )
+        return results
+
+    def cat_scores(self, row: np.ndarray) -> tuple[float, float]:
+        """(cat mass, the cats' share of the animal mass) of one row of probabilities."""
+        cat = float(row[self.cat_index].sum())
+        animals = float(row[self.animals].sum())
+        return cat, (cat / animals if animals > 0 else 0.0)
+
+
 class Classifier:
     """A loaded model; `predict` runs one forward pass for a whole batch."""
 
@@ -139,27 +189,14 @@ class Classifier:
                 warnings.simplefilter("ignore", UserWarning)
                 self.net.optimize_for(example, backend="MKLDNN", static_alloc=True,
                                       static_shape=True)  # fmt: skip
-        self.labels = _labels(spec)
-        cats = set(spec.cat_labels)
-        self.cat_index = [i for i, name in enumerate(self.labels) if name in cats]
-        if len(self.cat_index) != len(cats):
-            raise UserError(f"{spec.name}: not every cat label is among the model's labels.")
-        self.animals = slice(0, len(self.labels))
-        if spec.animal_labels:
-            first, last = (self.labels.index(name) for name in spec.animal_labels)
-            self.animals = slice(first, last + 1)
+        self.judge = Judge(spec)
+        self.labels = self.judge.labels
         # MXNet's engine is thread-safe, but one forward pass at a time keeps memory flat.
         self._lock = threading.Lock()
 
     def preprocess(self, data: bytes) -> np.ndarray:
         """Image bytes to the model's input array (raises BadImage)."""
-        # JPEG draft decoding down to twice the resize target: 2x faster on large photos,
-        # the same top-1 on 105 of the 106 shared photos (drafting down to the target
-        # itself changed five; benchmarks/README.md).
-        short = round(self.spec.input_size / self.spec.crop_fraction)
-        img = preprocess.decode(data, short_side=2 * short)
-        img = preprocess.resize_crop(img, self.spec.input_size, self.spec.crop_fraction)
-        return preprocess.to_array(img, self.spec.scale, self.spec.mean, self.spec.std)
+        return model_input(self.spec, data)
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """One forward pass over an (N, 3, H, W) batch; returns (N, classes) probabilities."""
@@ -173,26 +210,11 @@ class Classifier:
 
     def verdicts(self, probs: np.ndarray, k: int = 5) -> list[Prediction]:
         """Top-k labels and the cat verdict for each row of probabilities."""
-        results = []
-        for row in probs:
-            order = np.argsort(row)[::-1][:k]
-            cat, share = self.cat_scores(row)
-            results.append(
-                Prediction(
-                    is_cat=share >= self.spec.cat_threshold and cat >= self.spec.min_cat_mass,
-                    cat_probability=round(cat, 6),
-                    top_k=[Label(self.labels[i], round(float(row[i]), 6)) for i in order],
-                    model=self.spec.name,
-                    cat_share=round(share, 6),
-                )
-            )
-        return results
+        return self.judge.verdicts(probs, k)
 
     def cat_scores(self, row: np.ndarray) -> tuple[float, float]:
         """(cat mass, the cats' share of the animal mass) of one row of probabilities."""
-        cat = float(row[self.cat_index].sum())
-        animals = float(row[self.animals].sum())
-        return cat, (cat / animals if animals > 0 else 0.0)
+        return self.judge.cat_scores(row)
 
     def predict(self, images: Sequence[bytes], k: int = 5) -> list[Prediction]:
         """Classify images in one batch (bad images raise BadImage)."""

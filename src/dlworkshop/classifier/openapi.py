@@ -30,8 +30,16 @@ _PREDICTION = {
         },
         "model": {"type": "string"},
         "latency_ms": {"type": "number", "minimum": 0},
+        "cat_share": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "The cat classes' share of the animal classes' probability, "
+            "the score the verdict compares with the model's threshold.",
+        },
     },
 }
+_FORMATS = ("image/jpeg", "image/png", "image/bmp", "image/gif", "image/webp", "image/tiff")
 
 
 def _error(description: str) -> dict:
@@ -41,8 +49,23 @@ def _error(description: str) -> dict:
     }
 
 
-def spec(models: list[str]) -> dict:
+def _image(max_body: int) -> dict:
+    # The byte limit is in the description: a string's maxLength counts characters, and
+    # tools that check it count a multipart field differently from the server.
+    return {"type": "string", "format": "binary", "minLength": 1,
+            "description": f"The image file's bytes, at most {max_body} of them."}  # fmt: skip
+
+
+def spec(models: list[str], max_body: int = 20 * 1024 * 1024) -> dict:
     """The OpenAPI 3.0 document for a server with these models."""
+    from dlworkshop.classifier.preprocess import MAX_PIXELS, MAX_SIDE
+
+    accepted = (
+        f"One image: JPEG, PNG, BMP, GIF (first frame), WebP or TIFF, at most "
+        f"{max_body // (1024 * 1024)} MB, no side longer than {MAX_SIDE} pixels and at most "
+        f"{MAX_PIXELS // 1_000_000} megapixels, as the raw body or as the multipart "
+        'field "data". Anything else is answered 400 or 413 with the reason.'
+    )
     model_param = {
         "name": "model_name",
         "in": "path",
@@ -135,16 +158,15 @@ def spec(models: list[str]) -> dict:
                     "parameters": [model_param],
                     "requestBody": {
                         "required": True,
+                        "description": accepted,
                         "content": {
-                            "application/octet-stream": {
-                                "schema": {"type": "string", "format": "binary"}
-                            },
-                            "image/*": {"schema": {"type": "string", "format": "binary"}},
+                            **{kind: {"schema": _image(max_body)} for kind in _FORMATS},
+                            "application/octet-stream": {"schema": _image(max_body)},
                             "multipart/form-data": {
                                 "schema": {
                                     "type": "object",
                                     "required": ["data"],
-                                    "properties": {"data": {"type": "string", "format": "binary"}},
+                                    "properties": {"data": _image(max_body)},
                                 }
                             },
                         },
@@ -160,8 +182,14 @@ def spec(models: list[str]) -> dict:
                         },
                         "400": _error("Not an image we can classify (the message says why)"),
                         "404": _error("No such model"),
-                        "413": _error("The body is larger than the server accepts"),
-                        "503": _error("The server is overloaded; try again"),
+                        "408": _error("The body did not arrive in time"),
+                        "413": _error("The body, or the image's size in pixels, is larger "
+                                      "than the server accepts"),
+                        "503": {**_error("Every worker is busy and the queue is full, or "
+                                         "a worker was restarted: try again"),
+                                "headers": {"Retry-After": {
+                                    "schema": {"type": "integer"},
+                                    "description": "Seconds to wait before trying again"}}},
                     },
                 }
             },

@@ -1,4 +1,9 @@
-"""`dlworkshop serve`: a TorchServe-compatible HTTP model server over MXNet."""
+"""`dlworkshop serve`: a TorchServe-compatible HTTP model server over MXNet.
+
+One HTTP front (this process) reads bodies, refuses what it must in milliseconds, and
+hands images to a pool of model worker processes (one per core by default), each of
+which decodes, preprocesses and runs the fused MXNet graph.
+"""
 
 from __future__ import annotations
 
@@ -6,49 +11,65 @@ import asyncio
 import contextlib
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dlworkshop.classifier import model as model_mod
-from dlworkshop.classifier.batching import Batcher
 from dlworkshop.classifier.openapi import spec as openapi_spec
-from dlworkshop.classifier.preprocess import BadImage
+from dlworkshop.classifier.preprocess import BadImage, ImageTooLarge, probe
+from dlworkshop.classifier.workers import Overloaded, Pool, WorkerLost
 
 MAX_BODY = 20 * 1024 * 1024
-MAX_QUEUE = 256  # requests waiting for a forward pass before the server answers 503
+
+
+def default_workers() -> int:
+    """One model worker per core (each runs one OpenMP thread)."""
+    return max(1, os.cpu_count() or 1)
 
 
 @dataclass
 class Settings:
-    """How the server batches and what it accepts."""
+    """How the server batches, how many workers it runs and what it accepts."""
 
     models: tuple[str, ...] = (model_mod.registry.DEFAULT_MODEL,)
-    batch_size: int = 8
+    batch_size: int = 1
     max_batch_delay_ms: float = 5.0
     max_body: int = MAX_BODY
     gpu: bool = False
+    workers: int = 0  # 0: one per core (one in all on a GPU)
+    max_queue: int = 0  # requests admitted at once; 0: 32 per worker (then 503)
+    header_timeout: float = 10.0  # seconds for a connection to send a request's headers
+    body_timeout: float = 30.0  # seconds for a request's whole body
+
+    def worker_count(self) -> int:
+        return 1 if self.gpu else (self.workers or default_workers())
+
+    def queue_limit(self) -> int:
+        return self.max_queue or 32 * self.worker_count()
 
 
 class HTTPError(Exception):
     """An error answered as TorchServe does: {"code", "type", "message"}."""
 
-    def __init__(self, code: int, kind: str, message: str) -> None:
+    def __init__(self, code: int, kind: str, message: str, headers: dict | None = None) -> None:
         super().__init__(message)
         self.code, self.kind, self.message = code, kind, message
+        self.headers = headers
 
     def response(self, headers: dict | None = None) -> JSONResponse:
         return JSONResponse(
-            {"code": self.code, "type": self.kind, "message": self.message}, self.code, headers
+            {"code": self.code, "type": self.kind, "message": self.message},
+            self.code,
+            headers or self.headers,
         )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing (413) as soon as it passes the limit."""
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The whole body, refusing (413) as soon as it passes the limit, (408) if too slow."""
     declared = request.headers.get("content-length")
     too_big = HTTPError(
         413, "RequestEntityTooLarge", f"The body is larger than {limit // (1024 * 1024)} MB."
@@ -56,11 +77,16 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_big
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_big
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HTTPError(408, "RequestTimeout",
+                        f"The body did not arrive within {timeout:g} s.") from None  # fmt: skip
     return b"".join(chunks)
 
 
@@ -96,49 +122,52 @@ async def _image_bytes(request: Request, body: bytes) -> bytes:
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    """The ASGI app; models are loaded before it starts answering."""
+    """The ASGI app; models are loaded (in their workers) before it starts answering."""
     settings = settings or Settings()
-    services: dict[str, Batcher] = {}
-    decode_pool = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="decode")
+    pools: dict[str, Pool] = {}
+    judges: dict[str, model_mod.Judge] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         loop = asyncio.get_running_loop()
-        for name in settings.models:
-            classifier = await loop.run_in_executor(None, model_mod.load, name, settings.gpu)
-            batcher = Batcher(classifier, settings.batch_size, settings.max_batch_delay_ms / 1000)
-            batcher.start()
-            services[name] = batcher
         try:
+            for name in settings.models:
+                spec = model_mod.registry.get(name)
+                # Fetched and converted once here, before the workers load it side by side.
+                await loop.run_in_executor(None, model_mod.prepare, spec)
+                judges[name] = model_mod.Judge(spec)
+                pool = Pool(name, settings.worker_count(), settings.batch_size,
+                            settings.max_batch_delay_ms / 1000, settings.queue_limit(),
+                            settings.gpu)  # fmt: skip
+                pools[name] = pool
+                await pool.start()
             yield
         finally:
-            for batcher in services.values():
-                await batcher.stop()
-            decode_pool.shutdown(wait=False, cancel_futures=True)
+            for pool in pools.values():
+                await pool.stop()
 
-    def service(name: str) -> Batcher:
-        if name not in services:
+    def service(name: str) -> Pool:
+        if name not in pools:
             raise HTTPError(
                 404,
                 "ModelNotFoundException",
-                f"Model not found: {name}. This server serves: {', '.join(services)}.",
+                f"Model not found: {name}. This server serves: {', '.join(pools)}.",
             )
-        return services[name]
+        return pools[name]
 
     async def ping(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "Healthy" if services else "Unhealthy"})
+        ready = pools and all(any(w.status == "READY" for w in p.workers) for p in pools.values())
+        return JSONResponse({"status": "Healthy" if ready else "Unhealthy"})
 
     async def list_models(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {"models": [{"modelName": n, "modelUrl": f"{n}.mar"} for n in services]}
-        )
+        return JSONResponse({"models": [{"modelName": n, "modelUrl": f"{n}.mar"} for n in pools]})
 
     async def describe_model(request: Request) -> JSONResponse:
         try:
-            batcher = service(request.path_params["model_name"])
+            pool = service(request.path_params["model_name"])
         except HTTPError as exc:
             return exc.response()
-        spec = batcher.classifier.spec
+        spec = judges[pool.model].spec
         return JSONResponse([{
             "modelName": spec.name,
             "modelVersion": "1.0",
@@ -146,42 +175,56 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "runtime": "python",
             "engine": "MXNet",
             "description": spec.title,
-            "minWorkers": 1,
-            "maxWorkers": 1,
-            "batchSize": batcher.batch_size,
+            "minWorkers": pool.size,
+            "maxWorkers": pool.size,
+            "batchSize": pool.batch_size,
             "maxBatchDelay": settings.max_batch_delay_ms,
+            "maxQueue": pool.max_queue,
+            "pendingRequests": pool.pending,
             "inputSize": spec.input_size,
             "catLabels": list(spec.cat_labels),
             "catThreshold": spec.cat_threshold,
+            "catVerdict": ("share of the animal classes' mass" if spec.animal_labels
+                           else "summed probability"),
             "source": spec.source,
-            "batchesRun": batcher.batches,
-            "imagesClassified": batcher.items,
-            "workers": [{"id": "9000", "status": "READY", "gpu": settings.gpu}],
+            "batchesRun": pool.batches,
+            "imagesClassified": pool.items,
+            "workers": pool.describe(),
         }])  # fmt: skip
 
-    async def predict(request: Request) -> JSONResponse:
+    async def predict(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            batcher = service(request.path_params["model_name"])
-            body = await _read_body(request, settings.max_body)
+            pool = service(request.path_params["model_name"])
+            if pool.pending >= pool.max_queue:  # refuse before reading a byte of the body
+                raise Overloaded()
+            body = await _read_body(request, settings.max_body, settings.body_timeout)
             data = await _image_bytes(request, body)
-            if batcher.queue.qsize() >= MAX_QUEUE:
-                raise HTTPError(503, "ServiceUnavailableException", "Too many requests queued.")
-            loop = asyncio.get_running_loop()
-            try:
-                array = await loop.run_in_executor(decode_pool, batcher.classifier.preprocess, data)
-            except BadImage as exc:
-                raise HTTPError(400, "BadImage", str(exc)) from None
-            probs = await batcher.submit(array)
+            probe(data)  # sizes from the header: an oversized image costs no worker time
+            probs = await pool.submit(data)
+        except ClientDisconnect:  # the client left mid-body: nobody to answer
+            return Response(status_code=499)
         except HTTPError as exc:
             return exc.response()
-        (prediction,) = batcher.classifier.verdicts(probs[None])
+        except Overloaded:
+            return HTTPError(503, "ServiceUnavailableException",
+                             "The server is busy: every model worker is occupied and the "
+                             "queue is full. Try again shortly.",
+                             {"Retry-After": "1"}).response()  # fmt: skip
+        except WorkerLost as exc:
+            return HTTPError(503, "ServiceUnavailableException", str(exc),
+                             {"Retry-After": "2"}).response()  # fmt: skip
+        except ImageTooLarge as exc:
+            return HTTPError(413, "ImageTooLarge", str(exc)).response()
+        except BadImage as exc:
+            return HTTPError(400, "BadImage", str(exc)).response()
+        (prediction,) = judges[pool.model].verdicts(probs[None])
         result = prediction.to_dict()
         result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return JSONResponse(result)
 
     async def openapi(request: Request) -> JSONResponse:
-        return JSONResponse(openapi_spec(list(settings.models)))
+        return JSONResponse(openapi_spec(list(settings.models), settings.max_body))
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:
         return HTTPError(404, "NotFound", f"No such resource: {request.url.path}").response()
@@ -210,6 +253,8 @@ def serve(host: str, port: int, settings: Settings, log_level: str = "info") -> 
     """Run the server until interrupted."""
     import uvicorn
 
+    from dlworkshop.classifier.http_protocol import with_header_timeout
+
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -217,4 +262,5 @@ def serve(host: str, port: int, settings: Settings, log_level: str = "info") -> 
         log_level=log_level,
         access_log=log_level == "debug",
         timeout_graceful_shutdown=5,
+        http=with_header_timeout(settings.header_timeout),
     )

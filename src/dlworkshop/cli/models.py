@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from dlworkshop.errors import UserError
 from dlworkshop.events import Event, Log
 
 
@@ -65,14 +66,40 @@ def add_parsers(sub, parent: list) -> None:
         help="address to listen on (default: $DLWORKSHOP_BIND_ADDRESS, else 127.0.0.1)",
     )
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--batch-size", type=int, default=8, help="largest batch (as TorchServe)")
+    cores = os.cpu_count() or 1
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help=f"model worker processes, each one core's worth of decoding and MXNet "
+        f"(default: one per core, {cores} here; 1 with --gpu)",
+    )
+    serve.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="largest batch a worker runs at once, as TorchServe (default 1: on CPUs the "
+        "fused graph costs the same per image at any batch size, and waiting adds latency)",
+    )
     serve.add_argument(
         "--max-batch-delay",
         type=float,
         default=5.0,
-        help="milliseconds to wait to fill a batch (as TorchServe)",
+        help="milliseconds to wait to fill a batch (as TorchServe; default 5)",
     )
-    serve.add_argument("--max-body-mb", type=int, default=20)
+    serve.add_argument(
+        "--max-queue",
+        type=int,
+        default=0,
+        help="requests admitted at once before answering 503 with Retry-After "
+        "(default: 32 per worker)",
+    )
+    serve.add_argument("--max-body-mb", type=int, default=20, help="largest body (default 20)")
+    serve.add_argument("--header-timeout", type=float, default=10.0,
+                       help="seconds a connection has to send a request's headers; idle "
+                       "and stalled connections are closed (default 10)")  # fmt: skip
+    serve.add_argument("--body-timeout", type=float, default=30.0,
+                       help="seconds a body may take before a 408 (default 30)")  # fmt: skip
     serve.add_argument("--gpu", action="store_true")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--owner-pid", type=int, help=argparse.SUPPRESS)  # exit with this PID
@@ -128,12 +155,19 @@ def cmd_serve(args: argparse.Namespace, printer) -> Iterator[Event]:
         max_batch_delay_ms=args.max_batch_delay,
         max_body=args.max_body_mb * 1024 * 1024,
         gpu=args.gpu,
+        workers=args.workers,
+        max_queue=args.max_queue,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
     )
+    if settings.workers < 0 or settings.batch_size < 1 or settings.max_queue < 0:
+        raise UserError("--workers and --max-queue must be 0 or more, --batch-size 1 or more.")
     for name in settings.models:
         server.model_mod.registry.get(name)  # unknown names fail before anything starts
     yield Log(
         f"Serving {', '.join(settings.models)} on http://{args.host}:{args.port} "
-        f"(batch {settings.batch_size}, delay {settings.max_batch_delay_ms:g} ms)"
+        f"({settings.worker_count()} workers, batch {settings.batch_size}, delay "
+        f"{settings.max_batch_delay_ms:g} ms, queue {settings.queue_limit()})"
     )
     if args.owner_pid:
         import os
