@@ -7,10 +7,13 @@ defaults; the ceilings are the same fused model in one and in two processes of o
 OpenMP thread each, with no HTTP, forward passes alone and with decoding.
 
 Why the old "raw forward" loop read 41.5 img/s one day and 18.0 another: it ran in the
-benchmark's own process, after the server's batches, with whatever OMP_NUM_THREADS and
-MXNET_SUBGRAPH_BACKEND the shell had, and one warm-up pass. Those two variables alone
-move MobileNetV2 between 18 and 45 img/s on this machine. The ceilings now run in fresh
-processes with both set explicitly and ten warm-up passes.
+benchmark's own process with whatever OMP_NUM_THREADS the shell had, right after the
+server's load, with one warm-up pass. Measured here on the graph of that time (batch 1):
+25 img/s with one OpenMP thread (MXNet's default here), 43 with OMP_NUM_THREADS=2 (the
+41.5), and lower still while the just-stopped server's processes were winding down and
+before oneDNN had picked its kernels (the 18.0). MXNET_SUBGRAPH_BACKEND made no
+difference to Gluon blocks. The ceilings now run in fresh processes with one thread set
+explicitly, ten warm-up passes, and only after the server has exited.
 """
 
 from __future__ import annotations
