@@ -116,6 +116,7 @@ def test_sandbox_start_status_stop_leaves_nothing_running() -> None:
         "started": False,
         "registry": "",
         "registry_note": "",
+        "stopped_pid": pid,
     }
     assert not Path(f"/proc/{pid}").exists() or "dlworkshop" not in Path(
         f"/proc/{pid}/cmdline"
@@ -130,3 +131,34 @@ def test_python_dash_m_works() -> None:
     out = run_cli("--sandbox", "status")
     assert out.returncode == 0
     assert "Mode" in out.stdout and "sandbox" in out.stdout
+
+
+def test_models_alone_lists_the_models() -> None:
+    out = run_cli("--json", "models")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "mobilenetv2-imagenet" in {e["name"] for e in json_lines(out.stdout)}
+
+
+def test_classify_fails_when_nothing_was_classified(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    out = run_cli("--json", "classify", str(tmp_path / "missing.jpg"), str(text),
+                  "http://no-such-host.invalid/cat.jpg")  # fmt: skip
+    assert out.returncode == 1, out.stdout
+    events = json_lines(out.stdout)
+    skipped = {e["source"]: e["error"] for e in events if e["type"] == "classify_error"}
+    assert "does not exist" in skipped[str(tmp_path / "missing.jpg")]
+    assert "not an image" in skipped[str(text)]
+    assert "could not be found" in skipped["http://no-such-host.invalid/cat.jpg"]
+    assert "Errno" not in out.stdout
+    assert events[-1]["type"] == "failed" and "Nothing was classified" in events[-1]["message"]
+
+
+def test_sandbox_stop_says_it_once_and_stack_status_without_a_stack_fails() -> None:
+    started = json_lines(run_cli("--json", "sandbox", "start").stdout)[-1]
+    status = run_cli("--sandbox", "stack", "status", "--stack", "never-made")
+    assert status.returncode == 1 and "no stack called never-made" in status.stdout
+    stopped = run_cli("sandbox", "stop")
+    assert stopped.returncode == 0
+    assert f"stopped (it was PID {started['pid']})" in stopped.stdout
+    assert "not running" not in stopped.stdout

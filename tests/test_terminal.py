@@ -160,3 +160,37 @@ def test_lab3_shell_on_the_instance_and_back(home: Path, sandbox: dict) -> None:
         _wait_for(session, "Shell closed (status 0)", timeout=30)
         _tmux("send-keys", "-t", session, "q")
         assert _wait_exit(exit_file) == "0"
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """The process has exited (or is a zombie waiting for init) within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.5, 1.0])
+def test_the_app_exits_when_its_terminal_goes_away_while_quitting(home: Path, delay: float) -> None:
+    # No shared sandbox: the app starts its own, so quitting has helpers to stop.
+    pid_file = home / "tui.pid"
+    tui = Path(sys.executable).with_name("dlworkshop-tui")
+    command = f"echo $$ > {shlex.quote(str(pid_file))}; exec {shlex.quote(str(tui))} --sandbox"
+    with _session(command) as session:
+        _wait_for(session, "sandbox (offline) ·")
+        _wait_for(session, "connecting", present=False)
+        pid = int(pid_file.read_text())
+        _tmux("send-keys", "-t", session, "q")
+        time.sleep(delay)
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        # Orphaned with its terminal deleted, it once spun at 100% CPU forever.
+        assert _gone(pid, 20), Path(f"/proc/{pid}/status").read_text()[:400]
+    from dlworkshop.sandbox import lifecycle
+
+    assert lifecycle.current() is None  # and what it started went with it

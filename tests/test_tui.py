@@ -284,3 +284,29 @@ async def test_quick_jumps_settle_on_the_last_lab(sandbox: dict) -> None:
         await pilot.pause(0.5)
         assert shown(app) == "lab-cleanup"
         assert len(running) < 10
+
+
+async def test_leaving_a_lab_never_leaves_the_keys_in_a_hidden_field(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot, app)
+        await pilot.press("5")  # Lab 4
+        assert shown(app) == "lab-lab4"
+        endpoint = app.view("lab4").query_one("#l4-endpoint")
+        before = endpoint.value
+        app.view("lab4").query_one("#l4-classify").focus()  # a button in Lab 4
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        assert shown(app) == "lab-cleanup"
+        focused = app.focused
+        # On something visible in the lab now shown (or the navigator), never in Lab 4.
+        assert focused is not None and app.view("lab4") not in focused.ancestors
+        assert focused is app.query_one("#nav") or app.view("cleanup") in focused.ancestors
+        await pilot.press("p", "p")
+        await pilot.pause()
+        assert shown(app) == "lab-lab3"
+        await pilot.press("7")
+        await pilot.pause()
+        assert shown(app) == "lab-appendix"
+        assert endpoint.value == before  # no key went into Lab 4's hidden field

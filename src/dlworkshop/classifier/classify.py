@@ -70,14 +70,17 @@ def read_source(source: str, limit: int = MAX_DOWNLOAD) -> bytes:
         import httpx
 
         chunks, size = [], 0
-        with httpx.stream("GET", source, follow_redirects=True, timeout=30) as resp:
-            if resp.status_code != 200:
-                raise BadImage(f"{source} answered HTTP {resp.status_code}.")
-            for chunk in resp.iter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise BadImage(f"{source} is larger than {limit // (1024 * 1024)} MB.")
-                chunks.append(chunk)
+        try:
+            with httpx.stream("GET", source, follow_redirects=True, timeout=30) as resp:
+                if resp.status_code != 200:
+                    raise BadImage(f"{source} answered HTTP {resp.status_code}.")
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise BadImage(f"{source} is larger than {limit // (1024 * 1024)} MB.")
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise BadImage(_unreachable(source, exc)) from None
         return b"".join(chunks)
     path = Path(source)
     if not path.exists():
@@ -85,6 +88,25 @@ def read_source(source: str, limit: int = MAX_DOWNLOAD) -> bytes:
     if path.stat().st_size > limit:
         raise BadImage(f"{source} is larger than {limit // (1024 * 1024)} MB.")
     return path.read_bytes()
+
+
+def _unreachable(source: str, exc: Exception) -> str:
+    """Why a URL could not be fetched, in words."""
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    host = urlsplit(source).hostname or source
+    text = str(exc)
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{host} did not answer within 30 s."
+    if isinstance(exc, httpx.ConnectError) and ("Name or service not known" in text
+                                                or "Errno -2" in text or "Errno -3" in text
+                                                or "nodename nor servname" in text):  # fmt: skip
+        return f"The host {host} could not be found: check the URL, or your network."
+    if isinstance(exc, httpx.ConnectError):
+        return f"Nothing answered at {host}: the connection was refused or could not be made."
+    return f"{source} could not be downloaded ({type(exc).__name__}: {text})."
 
 
 def error_text(exc: Exception) -> str:

@@ -28,6 +28,7 @@ class SandboxStatus(Event):
     started: bool = False
     registry: str = ""
     registry_note: str = ""
+    stopped_pid: int | None = None  # the sandbox this command just stopped
 
     @classmethod
     def of(cls, info, started: bool = False) -> SandboxStatus:
@@ -35,6 +36,8 @@ class SandboxStatus(Event):
                    info.registry, info.registry_note)  # fmt: skip
 
     def render_text(self) -> str:
+        if not self.running and self.stopped_pid:
+            return f"[bold]Sandbox[/] stopped (it was PID {self.stopped_pid})"
         if not self.running:
             return "[bold]Sandbox[/] not running"
         verb = "started" if self.started else "running"
@@ -150,9 +153,7 @@ def cmd_sandbox(args: argparse.Namespace, printer: Printer) -> Iterator[Event]:
             yield SandboxStatus(False)
     else:
         stopped = lifecycle.stop()
-        if stopped:
-            yield Log(f"Stopped the sandbox (PID {stopped.pid}).")
-        yield SandboxStatus(False)
+        yield SandboxStatus(False, stopped_pid=stopped.pid if stopped else None)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Iterator[Event]]] = {

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dlworkshop.errors import UserError
-from dlworkshop.events import Event, Log
+from dlworkshop.events import Event, Failed, Log
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,10 @@ class ModelReady(Event):
 
 def add_parsers(sub, parent: list) -> None:
     """Register the classifier's subcommands."""
-    models = sub.add_parser("models", help="list or fetch the classifier's models")
-    models_sub = models.add_subparsers(dest="action", metavar="ACTION", required=True)
+    models = sub.add_parser(
+        "models", parents=parent, help="list (the default) or fetch the classifier's models"
+    )
+    models_sub = models.add_subparsers(dest="action", metavar="ACTION {list,fetch}")
     models_sub.add_parser("list", parents=parent, help="the models and whether they are cached")
     fetch = models_sub.add_parser(
         "fetch", parents=parent, help="download (sha256-checked) and prepare a model"
@@ -109,7 +111,7 @@ def cmd_models(args: argparse.Namespace, printer) -> Iterator[Event]:
     from dlworkshop.classifier import model as model_mod
     from dlworkshop.classifier import registry
 
-    if args.action == "list":
+    if args.action in (None, "list"):
         for spec in registry.all_models().values():
             folder = model_mod.model_dir(spec)
             cached = all((folder / a.name).exists() for a in spec.assets)
@@ -131,19 +133,29 @@ def cmd_classify(args: argparse.Namespace, printer) -> Iterator[Event]:
     from dlworkshop.classifier import classify, registry
 
     sources = classify.expand(args.sources)
+    if not sources:
+        raise UserError("There is nothing to classify: the folders hold no images "
+                        f"({', '.join(sorted(classify.IMAGE_SUFFIXES))}).")  # fmt: skip
     events = classify.classify(
         sources, args.model or registry.DEFAULT_MODEL, args.endpoint, args.gpu
     )
+    classified = 0
     if args.json or len(sources) < 2 or not sys.stderr.isatty():
-        yield from events
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True, console=printer.console) as bar:
-        task = bar.add_task("Classifying", total=len(sources))
         for event in events:
-            bar.advance(task)
+            classified += isinstance(event, classify.Classified)
             yield event
+    else:
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=printer.console) as bar:
+            task = bar.add_task("Classifying", total=len(sources))
+            for event in events:
+                bar.advance(task)
+                classified += isinstance(event, classify.Classified)
+                yield event
+    if not classified:
+        yield Failed(f"Nothing was classified: all {len(sources)} inputs were skipped.",
+                     "Each one's reason is above.")  # fmt: skip
 
 
 def cmd_serve(args: argparse.Namespace, printer) -> Iterator[Event]:

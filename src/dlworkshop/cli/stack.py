@@ -70,7 +70,9 @@ def cmd_stack(args: argparse.Namespace, printer) -> Iterator[Event]:
     if args.action == "status":
         description = ops.describe(ctx, name)
         if description is None:
-            yield Log(f"There is no stack called {name} in {ctx.target.region}.")
+            yield Failed(f"There is no stack called {name} in {ctx.target.region}.",
+                         "Deploy it with `dlworkshop stack deploy` (or Lab 1), or pass "
+                         "--stack NAME / --region REGION.")  # fmt: skip
             return
         yield ops.StackDone(name, description["StackStatus"], ops.outputs(description))
         cluster = ops.outputs(description).get("ClusterName")

@@ -75,6 +75,8 @@ def client() -> Any:
         return docker.DockerClient(base_url=host)  # the Docker context's engine
     except DockerException as exc:
         raise UserError(
-            f"No Docker engine answered ({exc}). Start Docker, set DOCKER_HOST, or build on "
-            "a container instance with DOCKER_HOST=ssh://ec2-user@HOST."
+            f"No Docker engine answered ({exc}). Start Docker, or start the project's own "
+            "engine with `scripts/sandbox-docker.sh start` and use it with "
+            "DOCKER_HOST=unix:///run/dlworkshop-docker/docker.sock, or build on a "
+            "container instance with DOCKER_HOST=ssh://ec2-user@HOST."
         ) from None

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -276,6 +277,24 @@ class WorkshopApp(App[int]):
         if self.state.current_lab != lab_id:
             self.remember(lambda s: setattr(s, "current_lab", lab_id))
         self.refresh_bindings()  # the footer shows the lab's own keys
+        self.call_after_refresh(self._keep_focus_visible)
+
+    def _keep_focus_visible(self) -> None:
+        """Focus stays on the navigator or inside the lab shown; never in a hidden lab.
+
+        A widget of the lab just hidden could keep the focus (or get it from Textual as
+        the next in line), and then typed keys went into a field nobody could see.
+        """
+        if self.screen is not self.screen_stack[0]:
+            return  # a dialog is open: it owns the focus
+        view, nav = self.view(self.current_lab), self.query_one(LabNav)
+        focused = self.focused
+        if focused is nav or (focused is not None and view in focused.ancestors):
+            return
+        chain = [w for w in self.screen.focus_chain if view in w.ancestors]
+        # Not a text field: n, p and the lab's keys keep working after the switch.
+        target = next((w for w in chain if not isinstance(w, Input | TextArea)), None)
+        (target or nav).focus()
 
     @on(ListView.Highlighted, "#nav")
     def _nav_highlighted(self, event: ListView.Highlighted) -> None:
@@ -461,11 +480,21 @@ def main(argv: list[str] | None = None) -> int:
 
     prepare_terminal()  # graphics support can only be probed before Textual owns the terminal
     app = WorkshopApp(sandbox=args.sandbox, profile=args.profile, region=args.region)
+    code = 1
     try:
         result = app.run()
+        code = result if isinstance(result, int) else (app.return_code or 0)
     finally:
         app.run_cleanups()
-    return result if isinstance(result, int) else (app.return_code or 0)
+        # Everything the app started is stopped now. Textual's input thread can outlive
+        # the app when the terminal went away while it quit (it then spins on end-of-file
+        # at 100% CPU, and the interpreter waits for it forever), and a worker thread may
+        # be blocked on the network: neither may keep the process alive, whatever ended
+        # the app (an exception from writing to a terminal that is gone included).
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":
