@@ -310,3 +310,16 @@ async def test_leaving_a_lab_never_leaves_the_keys_in_a_hidden_field(sandbox: di
         await pilot.pause()
         assert shown(app) == "lab-appendix"
         assert endpoint.value == before  # no key went into Lab 4's hidden field
+
+
+async def test_a_long_checkpoint_detail_is_shown_whole(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot, app)
+        row = app.view("overview").checkpoint_list.row("overview.credentials")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: row.status == PASSED)
+        await pilot.pause()
+        lines = [strip.text for strip in row.render_lines(row.region.reset_offset)]
+        shown_text = "".join(line.strip() for line in lines)
+        assert "arn:aws:sts::123456789012:user/moto" in shown_text, lines

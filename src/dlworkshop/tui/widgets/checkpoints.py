@@ -22,8 +22,10 @@ _LOOK = {
 class CheckpointRow(Static):
     """One checkpoint with its status and, when there is one, the reason."""
 
-    status: reactive[str] = reactive(PENDING)
-    reason: reactive[str] = reactive("")
+    # layout=True: a longer reason needs more lines, so the row must be measured again
+    # (without it a detail was cut to the height of the text before it arrived).
+    status: reactive[str] = reactive(PENDING, layout=True)
+    reason: reactive[str] = reactive("", layout=True)
 
     def __init__(self, checkpoint: Checkpoint) -> None:
         super().__init__(id=f"cp-{checkpoint.id.replace('.', '-')}", classes="checkpoint")
