@@ -323,3 +323,27 @@ async def test_a_long_checkpoint_detail_is_shown_whole(sandbox: dict) -> None:
         lines = [strip.text for strip in row.render_lines(row.region.reset_offset)]
         shown_text = "".join(line.strip() for line in lines)
         assert "arn:aws:sts::123456789012:user/moto" in shown_text, lines
+
+
+async def test_every_built_lab_has_keys_for_its_actions(sandbox: dict) -> None:
+    app = WorkshopApp(sandbox=True)
+    calls: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot, app)
+        for lab, key, method in (("lab1", "d", "start_deploy"), ("lab1", "x", "start_delete"),
+                                 ("lab2", "b", "start_build"), ("lab2", "h", "open_shell"),
+                                 ("lab2", "u", "start_push"), ("lab4", "c", "classify_typed"),
+                                 ("lab4", "s", "classify_sample"), ("lab3", "s", "stop_tasks"),
+                                 ("lab3", "h", "open_shell")):  # fmt: skip
+            setattr(app.view(lab), method, lambda lab=lab, key=key: calls.append(f"{lab}:{key}"))
+        for number, lab, keys in (("2", "lab1", "dx"), ("3", "lab2", "bhu"),
+                                  ("4", "lab3", "sh"), ("5", "lab4", "cs")):  # fmt: skip
+            await pilot.press(number)
+            app.query_one("#nav").focus()
+            await pilot.pause()
+            footer = {key for key, b in app.active_bindings.items() if b.binding.show and b.enabled}
+            assert set(keys) <= footer, (lab, footer)
+            for key in keys:
+                await pilot.press(key)
+                await pilot.pause()
+                assert calls[-1] == f"{lab}:{key}", (lab, key, calls)

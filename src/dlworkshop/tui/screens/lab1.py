@@ -60,6 +60,7 @@ class Lab1View(LabView):
     """A form, a Deploy action, a live resource tree, then the outputs."""
 
     built = True
+    KEYS = (("d", "start_deploy", "Deploy"), ("x", "start_delete", "Delete"))
 
     def compose(self) -> ComposeResult:
         params = template.parameters()
@@ -94,8 +95,8 @@ class Lab1View(LabView):
                     yield Label("Open 8080, 8888")
                     yield Switch(False, id="l1-ports")
                 with Horizontal(classes="l1-buttons"):
-                    yield Button("Deploy", id="l1-deploy", variant="primary")
-                    yield Button("Delete stack", id="l1-delete", variant="error")
+                    yield Button("Deploy (d)", id="l1-deploy", variant="primary")
+                    yield Button("Delete (x)", id="l1-delete", variant="error")
             with VerticalScroll(classes="l1-progress"):
                 yield Static("Resources", classes="panel-title")
                 yield ResourceTree(id="l1-resources")

@@ -75,6 +75,8 @@ class Lab2View(LabView):
     """Build (step bar and log), Open shell (the app suspends), Push (a bar per layer)."""
 
     built = True
+    KEYS = (("b", "start_build", "Build"), ("h", "open_shell", "Shell"),
+            ("u", "start_push", "Push"))  # fmt: skip
     running: str | None = None  # what the lab is doing: one thing at a time
 
     def _claim(self, what: str) -> bool:
@@ -93,9 +95,9 @@ class Lab2View(LabView):
             classes="dim",
         )
         # Compact (one line each): three bordered buttons would push the checkpoints away.
-        yield Button("Build image", id="l2-build", variant="primary", compact=True)
-        yield Button("Open shell", id="l2-shell", compact=True)
-        yield Button("Push to ECR", id="l2-push", variant="success", compact=True)
+        yield Button("Build image (b)", id="l2-build", variant="primary", compact=True)
+        yield Button("Open shell (h)", id="l2-shell", compact=True)
+        yield Button("Push to ECR (u)", id="l2-push", variant="success", compact=True)
         yield Static("", id="l2-step")
         yield ProgressBar(id="l2-progress", show_eta=False)
         yield Static("", id="l2-result")

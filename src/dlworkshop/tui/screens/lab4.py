@@ -66,6 +66,7 @@ class Lab4View(LabView):
     """Pick photos, classify them through the endpoint, and see the verdict."""
 
     built = True
+    KEYS = (("c", "classify_typed", "Classify"), ("s", "classify_sample", "Sample cat"))
 
     def __init__(self, lab) -> None:
         super().__init__(lab)
@@ -86,7 +87,7 @@ class Lab4View(LabView):
                 yield Input(placeholder="Endpoint, e.g. http://127.0.0.1:8080", id="l4-endpoint")
                 with Horizontal(classes="l4-row"):
                     yield Input(placeholder="Photo, folder or URL (enter)", id="l4-source")
-                    yield Button("Classify", id="l4-classify", variant="primary")
+                    yield Button("Classify (c)", id="l4-classify", variant="primary")
                 yield PhotoTree(photos_dir() or Path.home(), id="l4-tree")
             with VerticalScroll(classes="l4-result"):
                 yield Verdict("Pick a photo to classify.", id="l4-verdict", classes="verdict")
@@ -195,6 +196,10 @@ class Lab4View(LabView):
     @on(Button.Pressed, "#l4-classify")
     def _classify_typed(self, event) -> None:
         event.stop()
+        self.classify_typed()
+
+    def classify_typed(self) -> None:
+        """Classify what the photo field holds (a file, a folder or a URL)."""
         value = self.query_one("#l4-source", Input).value.strip()
         if not value:
             self.app.notify("Type a photo's path, a folder or a URL first.", severity="warning")
