@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 from dlworkshop import state as state_store
@@ -68,9 +68,10 @@ def deploy(
                   "tunnels without it.", "warning")  # fmt: skip
     ops.check_region(ctx)  # before a key pair is created in the wrong place
     if existing is None:
-        existing = yield from _decide(ctx, stack, ask)
-        if existing is None:
+        decided = yield from _decide(ctx, stack, ask)
+        if decided is None:
             return
+        existing = decided
     names = keypairs.list_names(ctx)
     name = params["KeyName"]
     if public_key is not None and name in names:
@@ -86,7 +87,7 @@ def deploy(
     yield from ops.deploy(ctx, stack, params, existing, confirm, sleep)
 
 
-def _decide(ctx: Context, stack: str, ask: Ask) -> Iterator[Event]:
+def _decide(ctx: Context, stack: str, ask: Ask) -> Generator[Event, None, str | None]:
     """Ask what to do with an existing stack; returns the choice, or None to stop."""
     current = ops.describe(ctx, stack)
     status = current["StackStatus"] if current else None

@@ -225,12 +225,12 @@ def deploy(
             if isinstance(event, Failed):
                 return
         current, status = None, None
-    if status and status in HEALTHY and existing == "reuse":
+    if current is not None and status in HEALTHY and existing == "reuse":
         yield StackPlan(stack, "reuse", parameters_of(current))
         yield from _finish(ctx, stack, sleep)
         return
-    if status and status not in HEALTHY:  # another deploy's, still in progress
-        yield from _follow_other(ctx, stack, current["StackId"], status, sleep)
+    if current is not None and status not in HEALTHY:  # another deploy's, in progress
+        yield from _follow_other(ctx, stack, current["StackId"], current["StackStatus"], sleep)
         return
 
     args = {
@@ -254,7 +254,8 @@ def deploy(
             yield Failed(f"CloudFormation refused the stack: {explain(exc)}",
                          "Nothing was created. Fix the cause and deploy again.")  # fmt: skip
             return
-        seen, since = set(), None
+        seen: set[str] = set()
+        since = None
     else:
         yield StackPlan(stack, "update", params)
         changes = _change_set(ctx, stack, args, sleep)

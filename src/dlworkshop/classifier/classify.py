@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dlworkshop.classifier.preprocess import BadImage
 from dlworkshop.classifier.registry import DEFAULT_MODEL
@@ -123,7 +124,8 @@ def _in_process(sources: list[str], model: str, gpu: bool) -> Iterator[Event]:
     classifier = model_mod.load(model, gpu)
     for start in range(0, len(sources), BATCH):
         chunk = sources[start : start + BATCH]
-        arrays, results = [], {}
+        arrays: list[tuple[str, Any]] = []
+        results: dict[str, Event] = {}
         for source in chunk:
             try:
                 arrays.append((source, classifier.preprocess(read_source(source))))
@@ -142,7 +144,9 @@ def _in_process(sources: list[str], model: str, gpu: bool) -> Iterator[Event]:
             yield results[source]
 
 
-def post_image(client, endpoint: str, model: str, source: str, data: bytes) -> Event:
+def post_image(
+    client, endpoint: str, model: str, source: str, data: bytes
+) -> Classified | ClassifyError:
     """Classify bytes already read through a server's endpoint: Classified or ClassifyError."""
     import httpx
 

@@ -118,7 +118,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
         raise BadImage(f"The image's colour mode {img.mode} cannot be read: {exc}") from None
 
 
-def crop_box(width: int, height: int, size: int, crop_fraction: float) -> tuple[float, ...]:
+def crop_box(
+    width: int, height: int, size: int, crop_fraction: float
+) -> tuple[float, float, float, float]:
     """The centred square of the source that ends up as the size x size crop."""
     # The short side is scaled to round(size / crop_fraction); `size` of it is kept.
     side = min(width, height) * size / round(size / crop_fraction)

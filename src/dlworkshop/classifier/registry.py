@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dlworkshop.classifier.fetch import Asset
 from dlworkshop.errors import UserError
@@ -23,7 +24,7 @@ IMAGENET_ANIMALS = ("tench, Tinca tinca", "puffer, pufferfish, blowfish, globefi
 # mass, and at least 1% of all (photos with no animal in them stay far below that).
 # Measured on photos/devset (benchmarks/README.md): 25 of 27 cats, no dog (highest share
 # 0.03) and no other animal (highest 0.17, a tiger); the mass alone at 0.5 found 20.
-IMAGENET_VERDICT = {"cat_labels": IMAGENET_CATS, "animal_labels": IMAGENET_ANIMALS,
+IMAGENET_VERDICT: dict[str, Any] = {"cat_labels": IMAGENET_CATS, "animal_labels": IMAGENET_ANIMALS,
                     "cat_threshold": 0.3, "min_cat_mass": 0.01}  # fmt: skip
 
 

@@ -48,9 +48,10 @@ def current() -> ServerInfo | None:
     record = state_store.load().state.services.get(NAME)
     if not record or not record.get("pid"):
         return None
-    info = ServerInfo(record["endpoint"], int(record["pid"]), record.get("owner", "?"),
+    pid = int(record["pid"])
+    info = ServerInfo(record["endpoint"], pid, record.get("owner", "?"),
                       record.get("model", DEFAULT_MODEL))  # fmt: skip
-    if processes.is_ours(info.pid, MARKER) and ping(info.endpoint):
+    if processes.is_ours(pid, MARKER) and ping(info.endpoint):
         return info
     return None
 
@@ -88,9 +89,13 @@ def stop(only: ServerInfo | None = None) -> bool:
     """Stop the recorded local model server (or only `only`); True if one was stopped."""
     record = state_store.load().state.services.get(NAME) or {}
     pid = only.pid if only else record.get("pid")
-    stopped = bool(pid) and processes.is_ours(int(pid), MARKER)
-    if stopped:
+    stopped = pid is not None and processes.is_ours(int(pid), MARKER)
+    if stopped and pid is not None:
         processes.terminate(int(pid), MARKER)
     if not only or record.get("pid") == only.pid:
-        state_store.update(lambda s: s.services.pop(NAME, None))
+
+        def forget(s: state_store.State) -> None:
+            s.services.pop(NAME, None)
+
+        state_store.update(forget)
     return stopped

@@ -210,7 +210,8 @@ def convert(tflite_path: Path) -> Converted:
             shapes[out] = (n, cout, oh, ow)
         elif kind == "ADD":
             opts = _options(op, tflite.AddOptions)
-            y = _activation(mx, syms[ins[0]] + syms[ins[1]], opts.FusedActivationFunction(), name)
+            y = _activation(mx, syms[ins[0]] + syms[ins[1]], opts.FusedActivationFunction(),  # type: ignore[operator]
+                            name)  # fmt: skip
             shapes[out] = shapes[ins[0]]
         elif kind == "AVERAGE_POOL_2D":
             opts = _options(op, tflite.Pool2DOptions)

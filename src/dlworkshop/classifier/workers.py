@@ -253,10 +253,11 @@ class Pool:
                 continue
             worker.inflight.append(batch)
             writer = worker.writer
-            with contextlib.suppress(OSError, RuntimeError, AttributeError):
+            with contextlib.suppress(OSError, RuntimeError):
                 # A dead pipe is noticed by _read, which answers this batch 503.
                 _write(writer, [d for d, _ in batch])
-                await writer.drain()
+                if writer is not None:
+                    await writer.drain()
 
     async def _read(self, worker: Worker) -> None:
         """Answer each batch as its worker finishes it; restart the worker when it dies."""

@@ -70,7 +70,7 @@ def cmd_image(args: argparse.Namespace, printer) -> Iterator[Event]:
 
 def _with_layer_bars(events: Iterator[Event], printer) -> Iterator[Event]:
     """In a terminal, a bar per layer instead of a line per layer event."""
-    from rich.progress import BarColumn, Progress, TextColumn
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
     from dlworkshop.container.push import PushDone, PushLayer
     from dlworkshop.events import Failed
@@ -79,7 +79,7 @@ def _with_layer_bars(events: Iterator[Event], printer) -> Iterator[Event]:
                TextColumn("{task.fields[status]}"))  # fmt: skip
     last: list[Event] = []  # the digest or the failure, printed below the finished bars
     with Progress(*columns, console=printer.console) as bars:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
         for event in events:
             if isinstance(event, (PushDone, Failed)):
                 last.append(event)

@@ -145,10 +145,10 @@ def cmd_sandbox(args: argparse.Namespace, printer: Printer) -> Iterator[Event]:
         info, started = lifecycle.start(owner="cli")
         yield SandboxStatus.of(info, started)
     elif args.action == "status":
-        info = lifecycle.current()
-        if info:
-            yield SandboxStatus.of(info)
-            yield SandboxDetails.of(lifecycle.status(info))
+        running = lifecycle.current()
+        if running:
+            yield SandboxStatus.of(running)
+            yield SandboxDetails.of(lifecycle.status(running))
         else:
             yield SandboxStatus(False)
     else:

@@ -3,7 +3,7 @@ a password, and nothing but the notebooks folder."""
 
 import os
 
-c = get_config()  # noqa: F821 - Jupyter's config loader provides get_config
+c = get_config()  # type: ignore[name-defined]  # noqa: F821 - Jupyter's loader provides it
 
 # Every interface inside the container (the image's DLWORKSHOP_BIND_ADDRESS; the offline
 # sandbox sets the instance's loopback address); outside, publish it on loopback only

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import shutil
 import tempfile
@@ -67,7 +68,8 @@ class Tunnel:
         self.fingerprint = ""  # the host key's, once connected
         self._forwards: list[tuple[int, str, int]] = []  # (local port, remote host, port)
         self._closing = False
-        self._keeper: asyncio.Future | None = None
+        self.local_socket = ""  # set by container.engine: the forwarded Docker socket
+        self._keeper: concurrent.futures.Future | None = None
         self._dir = Path(tempfile.mkdtemp(prefix="dlworkshop-ssh-"))  # 0700
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

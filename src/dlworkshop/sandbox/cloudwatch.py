@@ -45,10 +45,10 @@ class CloudWatchLogsAgent(Agent):
                     names if key == "logStreamNames" else plain(key, *rest))  # fmt: skip
             return original(response)
 
-        LogsResponse.filter_log_events = filter_log_events
+        setattr(LogsResponse, "filter_log_events", filter_log_events)  # noqa: B010
 
     def stop(self) -> None:
         from moto.logs.responses import LogsResponse
 
         if self._original is not None:
-            LogsResponse.filter_log_events = self._original
+            setattr(LogsResponse, "filter_log_events", self._original)  # noqa: B010

@@ -242,7 +242,7 @@ class InstanceAgent(Agent):
             vcpus = info["VCpuInfo"]["DefaultVCpus"]
             memory = info["MemoryInfo"]["SizeInMiB"]
             gpus = sum(g.get("Count", 0) for g in info.get("GpuInfo", {}).get("Gpus", []))
-        resources = [
+        resources: list[dict] = [
             {"name": "CPU", "type": "INTEGER", "integerValue": vcpus * CPU_UNITS_PER_VCPU},
             {"name": "MEMORY", "type": "INTEGER", "integerValue": memory - AGENT_MEMORY_MIB},
             {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22", "2375", "2376",

@@ -53,7 +53,8 @@ def backends(service: str) -> Iterator[tuple[str, Any]]:
     """
     from moto.backends import get_backend
 
-    account = get_backend(service).get(ACCOUNT)  # type: ignore[attr-defined]
+    # moto types get_backend per literal service name; ours arrive as plain strings.
+    account = get_backend(service).get(ACCOUNT)  # type: ignore[call-overload]
     if account is None:
         return
     yield from list(dict.items(account))
@@ -63,4 +64,4 @@ def backend(service: str, region: str) -> Any:
     """moto's backend for one service and region of the sandbox's account."""
     from moto.backends import get_backend
 
-    return get_backend(service)[ACCOUNT][region]  # type: ignore[index]
+    return get_backend(service)[ACCOUNT][region]  # type: ignore[call-overload]

@@ -98,7 +98,7 @@ class TaskAgent(Agent):
             setattr(EC2ContainerServiceBackend, name, self._held(original))
         original = EC2ContainerServiceBackend.stop_task
         self._originals.append(("stop_task", original))
-        EC2ContainerServiceBackend.stop_task = self._stop_wrapper(original)
+        setattr(EC2ContainerServiceBackend, "stop_task", self._stop_wrapper(original))  # noqa: B010
         self._remove_strays()
         super().start()
 
@@ -222,9 +222,10 @@ class TaskAgent(Agent):
 
         containers = []
         for d in definitions:  # moto keeps only the first definition's container
-            c = Container(definition)
+            c = Container(definition)  # type: ignore[abstract]  # moto builds it so, too
             c.name, c.image, c.command = d.get("name"), d.get("image"), d.get("command")
-            c.last_status, c.health_status, c.exitCode = "PENDING", "UNKNOWN", None
+            c.last_status, c.health_status = "PENDING", "UNKNOWN"
+            c.exitCode = None  # type: ignore[assignment]  # no exit code until it stops
             containers.append(c)
         task.containers = containers
         return Work(task, region, instance_id, self.address_of(instance_id), definitions)

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -36,6 +37,9 @@ from dlworkshop.tui.screens.lab4 import Lab4View
 from dlworkshop.tui.screens.overview import ConnectionPanel, OverviewView
 from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, PENDING, RUNNING, UNBUILT
 from dlworkshop.tui.widgets.nav import LabNav
+
+if TYPE_CHECKING:
+    from dlworkshop.context import Context
 
 CONNECT_TIMEOUT = 90.0
 NARROW = 100  # below this many columns the lab's guide and checkpoints stack
@@ -132,7 +136,7 @@ class WorkshopApp(App[int]):
         self.state_warning = loaded.warning
         self.target: Target | None = None
         self.connect_error: str | None = None
-        self.ctx = None
+        self.ctx: Context | None = None
         self._link_ready = threading.Event()
         self._shutting_down = False
         self._cleanups: list[Callable[[], object]] = []

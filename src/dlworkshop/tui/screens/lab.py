@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Markdown, Static
 
 from dlworkshop import checkpoints
+from dlworkshop.context import Context
+from dlworkshop.errors import UserError
 from dlworkshop.labs import Lab
+from dlworkshop.tui.host import Host
 from dlworkshop.tui.widgets.checkpoints import CheckpointList
 
 
@@ -80,10 +84,23 @@ class LabView(Vertical):
             return None
 
     @property
+    def host(self) -> Host:
+        """The app, as what the screens may use of it."""
+        return cast(Host, self.app)
+
+    @property
+    def ctx(self) -> Context:
+        """The connection's context; work starts only once the app is connected."""
+        ctx = self.host.ctx
+        if ctx is None:
+            raise UserError("Still connecting to AWS (or the sandbox); try again in a moment.")
+        return ctx
+
+    @property
     def checkpoint_list(self) -> CheckpointList:
         return self.query_one(CheckpointList)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == f"run-{self.lab.id}":
             event.stop()
-            self.app.run_checks(self.lab.id)  # type: ignore[attr-defined]
+            self.host.run_checks(self.lab.id)

@@ -70,7 +70,7 @@ class Lab1View(LabView):
                 with Collapsible(title="Guide", collapsed=True):
                     yield Markdown(self.lab.guide_text())
                 yield Label("Stack name")
-                yield Input(self.app.state.stack_name, id="l1-stack")
+                yield Input(self.host.state.stack_name, id="l1-stack")
                 yield Label("Region")
                 yield Input(id="l1-region", placeholder="e.g. us-east-1")
                 yield Label("Key pair")
@@ -116,11 +116,11 @@ class Lab1View(LabView):
         self._deploy_when_ready = False
 
     def on_show(self) -> None:
-        if not self._loaded and self.app.target is not None:
+        if not self._loaded and self.host.target is not None:
             self._loaded = True
-            self.query_one("#l1-region", Input).value = self.app.target.region
+            self.query_one("#l1-region", Input).value = self.host.target.region
             self._load_defaults()
-        elif self.app.target is None and self.app.connect_error is None:
+        elif self.host.target is None and self.host.connect_error is None:
             self.set_timer(0.5, self.on_show)  # still connecting
 
     def actions(self) -> list[LabAction]:
@@ -137,16 +137,16 @@ class Lab1View(LabView):
         from dlworkshop.errors import explain
 
         try:
-            keys = keypairs.list_names(self.app.ctx)
+            keys = keypairs.list_names(self.ctx)
         except Exception as exc:
             self.app.call_from_thread(self.app.notify, explain(exc), severity="error")
             keys = []
-        cidr, how = network.default_source_cidr(self.app.ctx)
+        cidr, how = network.default_source_cidr(self.ctx)
         self.post_message(FormDefaults(keys, cidr, how))
 
     def on_form_defaults(self, message: FormDefaults) -> None:
         stack = self.query_one("#l1-stack", Input).value or "dlworkshop"
-        saved = self.app.state.key_name
+        saved = self.host.state.key_name
         from pathlib import Path
 
         options = [(f"Create new: {stack}-key", NEW_KEY)] + [(k, k) for k in message.keys]
@@ -231,7 +231,7 @@ class Lab1View(LabView):
         self.query_one("#l1-outputs", DataTable).clear()
 
     def start_deploy(self) -> None:
-        if self.app.ctx is None:
+        if self.host.ctx is None:
             self.app.notify("Still connecting; try again in a moment.", severity="warning")
             return
         if not self._defaults_ready:
@@ -241,9 +241,10 @@ class Lab1View(LabView):
             self.on_show()
             return
         stack, region, params = self.form()
-        if region and region != self.app.target.region:
+        target = self.host.target
+        if region and target is not None and region != target.region:
             try:
-                self.app.switch_region(region)
+                self.host.switch_region(region)
             except Exception as exc:
                 from dlworkshop.errors import explain
 
@@ -253,7 +254,7 @@ class Lab1View(LabView):
         self._deploy(stack, params)
 
     def start_delete(self) -> None:
-        if self.app.ctx is None:
+        if self.host.ctx is None:
             return
         stack, _, _ = self.form()
 
@@ -311,7 +312,7 @@ class Lab1View(LabView):
     def _delete(self, stack: str) -> None:
         from dlworkshop.aws import stack as ops
 
-        self._relay(ops.delete(self.app.ctx, stack))
+        self._relay(ops.delete(self.ctx, stack))
 
     def _deploy_events(self, stack: str, params: dict[str, str]):
         """The shared deploy flow, its questions asked in dialogs."""
@@ -325,7 +326,7 @@ class Lab1View(LabView):
                             "Apply", "Cancel")  # fmt: skip
 
         public = Path(self.import_key).expanduser() if self.import_key else None
-        yield from deploy_flow.deploy(self.app.ctx, stack, params, self.ask, None, public,
+        yield from deploy_flow.deploy(self.ctx, stack, params, self.ask, None, public,
                                       confirm)  # fmt: skip
 
     # ----- showing events -------------------------------------------------------------
@@ -363,5 +364,5 @@ class Lab1View(LabView):
             log.write(event.render_text())
 
     def on_stack_finished(self, message: StackFinished) -> None:
-        self.app.refresh_subtitle()  # the stack this deploy made or reused
-        self.app.run_checks(self.lab.id)  # a real check of what the deploy claims
+        self.host.refresh_subtitle()  # the stack this deploy made or reused
+        self.host.run_checks(self.lab.id)  # a real check of what the deploy claims

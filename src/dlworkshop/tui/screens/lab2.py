@@ -182,7 +182,7 @@ class Lab2View(LabView):
         from dlworkshop.errors import UserError
 
         def events():
-            ctx = self.app.ctx  # type: ignore[attr-defined]
+            ctx = self.ctx
             if ctx is None:
                 raise UserError("Not connected yet: wait for the header to show the target.")
             return push.push(engine.client(), ctx)
@@ -252,7 +252,7 @@ class Lab2View(LabView):
 
     def on_work_finished(self, message: WorkFinished) -> None:
         self.running = None
-        self.app.run_checks(self.lab.id)  # type: ignore[attr-defined]
+        self.host.run_checks(self.lab.id)
 
     # ----- shell ---------------------------------------------------------------------
     def open_shell(self) -> None:
@@ -285,4 +285,4 @@ class Lab2View(LabView):
             )
             return
         self._say("#l2-step", f"Shell exited: status {code}.")
-        self.app.run_checks(self.lab.id)  # type: ignore[attr-defined]
+        self.host.run_checks(self.lab.id)

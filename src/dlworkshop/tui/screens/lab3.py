@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, cast
 
 from rich.markup import escape
 from textual import on, work
@@ -14,6 +15,10 @@ from textual.widgets import Button, Collapsible, DataTable, Input, Log, Select, 
 from textual.worker import get_current_worker
 
 from dlworkshop.tui.screens.lab import LabAction, LabView
+
+if TYPE_CHECKING:
+    from dlworkshop.remote.tunnel import Tunnel
+    from dlworkshop.tui.screens.lab4 import Lab4View
 
 LOG_KEEP = 200_000  # lines kept for searching; the pane shows the newest of what matches
 LOG_SHOW = 5_000  # lines the pane holds at once (scrolling stays instant)
@@ -79,11 +84,15 @@ class Lab3View(LabView):
 
     def __init__(self, lab) -> None:
         super().__init__(lab)
-        self.tunnel = None  # the open remote.tunnel.Tunnel
+        self.tunnel: Tunnel | None = None  # the open remote.tunnel.Tunnel
         self.tunnel_urls: dict[str, str] = {}
         self._logs_stop: threading.Event | None = None
         self._lines: list[str] = []
         self._filter = ""
+
+    def _lab4(self) -> Lab4View:
+        """Lab 4's view, which classifies through the tunnel this lab opens."""
+        return cast("Lab4View", self.host.view("lab4"))
 
     def compose_actions(self) -> Iterator:
         yield Static("Run the pushed image on every instance, tunnel to it over SSH, and read "
@@ -161,7 +170,7 @@ class Lab3View(LabView):
     def _ctx(self):
         from dlworkshop.errors import UserError
 
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = self.ctx
         if ctx is None:
             raise UserError("Not connected yet: wait for the header to show the target.")
         return ctx
@@ -255,7 +264,7 @@ class Lab3View(LabView):
 
         event = message.event
         if message.done:
-            self.app.run_checks(self.lab.id)  # type: ignore[attr-defined]
+            self.host.run_checks(self.lab.id)
             return
         if isinstance(event, TaskDefinitionReady):
             from rich.syntax import Syntax
@@ -325,7 +334,11 @@ class Lab3View(LabView):
             return
         self.tunnel = tunnel
         pid = os.getpid()
-        self.app.add_cleanup(lambda: (tunnel.close(), forwards.forget(pid)))  # type: ignore[attr-defined]
+        def close() -> None:
+            tunnel.close()
+            forwards.forget(pid)
+
+        self.host.add_cleanup(close)
         tunnel.keep(lambda what: self.post_message(WorkEvent(forwards.TunnelChanged(what))))
         self.post_message(WorkEvent(opened))
         self.post_message(WorkEvent(None, done=True))
@@ -354,7 +367,7 @@ class Lab3View(LabView):
         self._say("Tunnel open. Lab 4 classifies through it now.")
         server = opened.urls.get("8080")
         if server:
-            self.app.view("lab4").set_endpoint(  # type: ignore[attr-defined]
+            self._lab4().set_endpoint(
                 server, "Lab 3's SSH tunnel to the container on ECS")
 
     def _close_tunnel(self) -> None:
@@ -366,15 +379,15 @@ class Lab3View(LabView):
         if tunnel is not None:
             tunnel.close()
         forwards.forget(os.getpid())
-        self.app.state.services.pop(forwards.NAME, None)
+        self.host.state.services.pop(forwards.NAME, None)
         panel = self.query_one("#l3-tunnel-panel", Static)
         panel.update("[dim]SSH tunnel closed.[/]")
         self._say("Tunnel closed.")
-        lab4 = self.app.view("lab4")  # type: ignore[attr-defined]
+        lab4 = self._lab4()
         if lab4.endpoint and lab4.endpoint == self.tunnel_urls.get("8080"):
             lab4.endpoint = None
             lab4.ensure_server()
-        self.app.run_checks(self.lab.id)  # type: ignore[attr-defined]
+        self.host.run_checks(self.lab.id)
 
     # ----- a shell on the instance ------------------------------------------------------
     def open_shell(self) -> None:
@@ -444,7 +457,7 @@ class Lab3View(LabView):
             return
         self._logs_stop = threading.Event()
         # The follower's thread must end with the app, or quitting would wait for it.
-        self.app.add_cleanup(self._logs_stop.set)  # type: ignore[attr-defined]
+        self.host.add_cleanup(self._logs_stop.set)
         for selector in ("#l3-log", "#l3-search"):
             self.query_one(selector).display = True
         self._say("Following the tasks' CloudWatch Logs (l stops, f pauses scrolling)…")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -27,6 +28,10 @@ from dlworkshop.tui.widgets.checkpoints import CheckpointList
 from dlworkshop.tui.widgets.photo import PhotoPreview
 from dlworkshop.tui.widgets.verdict import TopK, Verdict
 
+if TYPE_CHECKING:
+    from dlworkshop.classifier.classify import Classified, ClassifyError
+    from dlworkshop.classifier.service import ServerInfo
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 SAMPLE = "<sample cat>"  # resolved to the pinned sample photo inside the worker
 
@@ -39,7 +44,7 @@ class PhotoTree(DirectoryTree):
 
 
 class ServerReady(Message):
-    def __init__(self, endpoint: str, note: str, started: object | None) -> None:
+    def __init__(self, endpoint: str, note: str, started: ServerInfo | None) -> None:
         super().__init__()
         self.endpoint, self.note, self.started = endpoint, note, started
 
@@ -57,7 +62,8 @@ class BatchStarted(Message):
 
 
 class PhotoDone(Message):
-    def __init__(self, index: int, total: int, event: object, preview: object) -> None:
+    def __init__(self, index: int, total: int, event: Classified | ClassifyError,
+                 preview: object) -> None:  # fmt: skip
         super().__init__()
         self.index, self.total, self.event, self.preview = index, total, event, preview
 
@@ -104,7 +110,7 @@ class Lab4View(LabView):
         table.add_columns("#", "Photo", "Verdict", "Cat", "Looks like")
         table.display = False
         self.query_one("#l4-progress").display = False
-        chosen = self.app.state.services.get("classify_endpoint", {}).get("endpoint")
+        chosen = self.host.state.services.get("classify_endpoint", {}).get("endpoint")
         if chosen:
             self.set_endpoint(chosen, "chosen earlier")
 
@@ -122,7 +128,7 @@ class Lab4View(LabView):
 
     def ensure_server(self) -> None:
         """In the sandbox, start (or reuse) the local model server once."""
-        target = self.app.target
+        target = self.host.target
         if self.endpoint or self._server_requested or target is None:
             if target is None:
                 self.call_after_refresh(self._retry_when_connected)
@@ -141,9 +147,9 @@ class Lab4View(LabView):
         self._start_server()
 
     def _retry_when_connected(self) -> None:
-        if self.app.target is not None and self.display:
+        if self.host.target is not None and self.display:
             self.ensure_server()
-        elif self.app.target is None and self.app.connect_error is None:
+        elif self.host.target is None and self.host.connect_error is None:
             self.set_timer(0.5, self._retry_when_connected)  # still connecting
 
     @work(thread=True, group="lab4-server", exclusive=True)
@@ -164,8 +170,9 @@ class Lab4View(LabView):
         if message.started is not None:
             from dlworkshop.classifier import service
 
-            self.app.add_cleanup(lambda: service.stop(only=message.started))
-            self.app.state.services[service.NAME] = message.started.to_record()
+            started = message.started
+            self.host.add_cleanup(lambda: service.stop(only=started))
+            self.host.state.services[service.NAME] = started.to_record()
         if not self.endpoint:
             self.set_endpoint(message.endpoint, message.note)
 
@@ -189,7 +196,7 @@ class Lab4View(LabView):
             return
         self.set_endpoint(value, "chosen by you")
         record = {"endpoint": value}
-        self.app.remember(lambda s: s.services.__setitem__("classify_endpoint", record))
+        self.host.remember(lambda s: s.services.__setitem__("classify_endpoint", record))
 
     # ----- classifying ----------------------------------------------------------------
     @on(Input.Submitted, "#l4-source")
@@ -256,6 +263,7 @@ class Lab4View(LabView):
                 if worker.is_cancelled:
                     return
                 preview = None
+                event: Classified | ClassifyError
                 try:
                     data = classify.read_source(source)  # read once: verdict and preview
                 except Exception as exc:

@@ -44,6 +44,6 @@ class OverviewView(LabView):
             LabAction(
                 "Overview: check the AWS connection",
                 "Run the Overview's checkpoints: credentials and region",
-                lambda: self.app.run_checks("overview"),  # type: ignore[attr-defined]
+                lambda: self.host.run_checks("overview"),
             )
         ]

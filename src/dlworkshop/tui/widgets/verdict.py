@@ -36,12 +36,12 @@ class Verdict(Static):
         self._verdict: tuple[bool, float, str] | None = None
         self.plain = ""  # what the box says, as plain text
 
-    def update(self, content="") -> None:
+    def update(self, content="", *, layout: bool = True) -> None:
         if isinstance(content, Group):
             self.plain = "\n".join(t.plain for t in content.renderables)  # type: ignore[union-attr]
         else:
             self.plain = getattr(content, "plain", str(content))
-        super().update(content)
+        super().update(content, layout=layout)
 
     def show_waiting(self, message: str) -> None:
         self._verdict = None

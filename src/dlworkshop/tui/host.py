@@ -1,0 +1,39 @@
+"""What the lab screens may use of the app: a typed view, so screens never guess."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from dlworkshop.context import Context
+    from dlworkshop.state import State
+    from dlworkshop.target import Target
+    from dlworkshop.tui.screens.lab import LabView
+
+
+class Host(Protocol):
+    """The app as the screens see it (WorkshopApp implements it)."""
+
+    state: State
+    target: Target | None
+    ctx: Context | None
+    connect_error: str | None
+
+    def run_checks(self, lab_id: str) -> None:
+        """Run a lab's checkpoints (in workers)."""
+
+    def remember(self, change: Callable[[State], None]) -> None:
+        """Change the saved state (atomically) and the app's copy."""
+
+    def switch_region(self, region: str) -> None:
+        """Work in another region from now on."""
+
+    def add_cleanup(self, cleanup: Callable[[], object]) -> None:
+        """Run `cleanup` when the app exits."""
+
+    def refresh_subtitle(self) -> None:
+        """Show the current mode, region and stack in the header."""
+
+    def view(self, lab_id: str) -> LabView:
+        """One lab's view."""
