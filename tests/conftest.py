@@ -115,3 +115,55 @@ async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 30.0
 def env_without_sandbox(home: Path) -> dict[str, str]:
     """The environment for a subprocess that uses this test's home."""
     return dict(os.environ)
+
+
+# ---- the Docker engine (scripts/sandbox-docker.sh) and the image built on it -------------
+TAG = "dlworkshop/mxnet:test"
+
+
+def _engine():
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+        from dlworkshop.container.build import SANDBOX_BASE
+
+        client.images.get(SANDBOX_BASE)
+        return client
+    except Exception as exc:  # no engine here: say so, never fake it
+        return str(exc)
+
+
+ENGINE = _engine() if os.environ.get("DOCKER_HOST") else "DOCKER_HOST is not set"
+needs_engine = pytest.mark.skipif(
+    isinstance(ENGINE, str), reason=f"no Docker engine with the sandbox base image: {ENGINE}"
+)
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    # Module-scoped, so set up before the per-test environment: pass the mirror explicitly.
+    from helpers import json_lines, run_cli
+
+    out = run_cli("--json", "image", "build", "--tag", TAG, timeout=1200,
+                  env={"DLWORKSHOP_MODEL_MIRROR": str(MODELS)})  # fmt: skip
+    events = json_lines(out.stdout)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    done = events[-1]
+    assert done["type"] == "build_done" and done["tag"] == TAG
+    steps = [e for e in events if e["type"] == "build_step"]
+    assert steps and steps[-1]["step"] == steps[-1]["total"]
+    assert done["size_mb"] < 700  # the target in the issue
+    return TAG
+
+
+def deploy_stack(name: str) -> None:
+    """A Lab 1 stack in the sandbox: it owns the ECR repository pushes go to."""
+    from dlworkshop import state as state_store
+
+    state_store.update(lambda s: setattr(s, "stack_name", name))
+    from helpers import run_cli
+
+    out = run_cli("--sandbox", "--json", "stack", "deploy", "--yes", timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]

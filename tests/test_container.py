@@ -10,33 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import MODELS, PHOTOS, needs_models, needs_photos
+from conftest import ENGINE, PHOTOS, deploy_stack, needs_engine, needs_models, needs_photos
 from helpers import json_lines, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = sorted((ROOT / "src/dlworkshop/container").glob("Dockerfile*"))
 HADOLINT = ROOT / ".venv-tools/bin/hadolint"
-TAG = "dlworkshop/mxnet:test"
-
-
-def _engine():
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-        from dlworkshop.container.build import SANDBOX_BASE
-
-        client.images.get(SANDBOX_BASE)
-        return client
-    except Exception as exc:  # no engine here: say so, never fake it
-        return str(exc)
-
-
-ENGINE = _engine() if os.environ.get("DOCKER_HOST") else "DOCKER_HOST is not set"
-needs_engine = pytest.mark.skipif(
-    isinstance(ENGINE, str), reason=f"no Docker engine with the sandbox base image: {ENGINE}"
-)
 
 
 @pytest.mark.skipif(not HADOLINT.exists(), reason="run ./workshop setup first")
@@ -53,21 +32,6 @@ def test_both_dockerfiles_share_the_requirements_and_name_their_own_mxnet() -> N
         assert "USER 10001:10001" in text and "HEALTHCHECK" in text
     requirements = (ROOT / "src/dlworkshop/container/requirements-serve.txt").read_text()
     assert "mxnet" not in [line.split("=")[0] for line in requirements.splitlines()]
-
-
-@pytest.fixture(scope="module")
-def image() -> str:
-    # Module-scoped, so set up before the per-test environment: pass the mirror explicitly.
-    out = run_cli("--json", "image", "build", "--tag", TAG, timeout=1200,
-                  env={"DLWORKSHOP_MODEL_MIRROR": str(MODELS)})  # fmt: skip
-    events = json_lines(out.stdout)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-    done = events[-1]
-    assert done["type"] == "build_done" and done["tag"] == TAG
-    steps = [e for e in events if e["type"] == "build_step"]
-    assert steps and steps[-1]["step"] == steps[-1]["total"]
-    assert done["size_mb"] < 700  # the target in the issue
-    return TAG
 
 
 @needs_engine
@@ -117,15 +81,6 @@ def test_a_failed_build_reports_the_engines_error() -> None:
     assert "step that failed" in failed["hint"]
 
 
-def _deploy_stack(name: str) -> None:
-    """A Lab 1 stack in the sandbox: it owns the ECR repository pushes go to."""
-    from dlworkshop import state as state_store
-
-    state_store.update(lambda s: setattr(s, "stack_name", name))
-    out = run_cli("--sandbox", "--json", "stack", "deploy", "--yes", timeout=300)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-
-
 @needs_engine
 def test_push_streams_layers_and_ends_with_the_digest(image: str, sandbox: dict) -> None:
     from dlworkshop import state as state_store
@@ -133,7 +88,7 @@ def test_push_streams_layers_and_ends_with_the_digest(image: str, sandbox: dict)
     from dlworkshop.context import Context
     from dlworkshop.target import SANDBOX, Target
 
-    _deploy_stack("push-test")
+    deploy_stack("push-test")
     out = run_cli("--sandbox", "--json", "image", "push", "--source", image, "--tag", "v1",
                   timeout=600)  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
@@ -219,7 +174,7 @@ def test_push_after_the_registry_died_says_so(image: str) -> None:
     info, started = lifecycle.start(owner="test")
     try:
         assert started and info.registry
-        _deploy_stack("push-no-registry")
+        deploy_stack("push-no-registry")
         children = subprocess.run(["pgrep", "-P", str(info.pid), "-f", "docker-registry"],
                                   capture_output=True, text=True).stdout.split()  # fmt: skip
         assert children

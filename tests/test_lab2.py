@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import MODELS, wait_until
-from test_container import ENGINE, _deploy_stack, needs_engine
+from conftest import ENGINE, MODELS, deploy_stack, needs_engine, wait_until
 from textual.widgets import ProgressBar, Static
 
 from dlworkshop.tui.app import WorkshopApp
@@ -23,7 +22,7 @@ async def test_build_then_push_and_all_three_checkpoints_pass(
 ) -> None:
     assert not isinstance(ENGINE, str)
     monkeypatch.setenv("DLWORKSHOP_MODEL_MIRROR", str(MODELS))
-    _deploy_stack("lab2-pilot")  # Lab 1's stack owns the ECR repository
+    deploy_stack("lab2-pilot")  # Lab 1's stack owns the ECR repository
     app = WorkshopApp(sandbox=True)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.press("3")

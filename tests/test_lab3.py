@@ -9,9 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PHOTOS, needs_models, needs_photos
+from conftest import PHOTOS, needs_engine, needs_models, needs_photos
 from helpers import json_lines, run_cli
-from test_container import image, needs_engine  # noqa: F401 - the built image, as a fixture
 
 from dlworkshop import checkpoints
 from dlworkshop import state as state_store
@@ -33,7 +32,7 @@ def cli(*args: str, timeout: float = 300) -> list[dict]:
 
 
 @pytest.fixture
-def deployed(sandbox: dict, image: str) -> Context:  # noqa: F811
+def deployed(sandbox: dict, image: str) -> Context:
     """Lab 1 and Lab 2 done headless: a stack (and key pair) of the test's own, and the
     image pushed to its ECR."""
     name = f"lab3-{next(NAMES)}"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
+from helpers import huge_png
 from PIL import Image
 
 from dlworkshop.classifier.preprocess import (
@@ -59,19 +58,6 @@ def test_animated_gif_uses_the_first_frame() -> None:
     red, blue = Image.new("RGB", (8, 8), (255, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 255))
     data = encode(red, "GIF", save_all=True, append_images=[blue])
     assert decode(data).getpixel((4, 4)) == (255, 0, 0)
-
-
-def huge_png(side: int = 30000, height: int | None = None) -> bytes:
-    """A tiny file whose header claims side x side (or x height) pixels: a bomb."""
-    height = side if height is None else height
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", side, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\0" * (1 + side * 3) * min(4, height))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MODELS, needs_models
+from conftest import ENGINE, MODELS, needs_engine, needs_models
 from helpers import json_lines, run_cli
-from test_container import ENGINE, needs_engine
 
 from dlworkshop import state as state_store
 

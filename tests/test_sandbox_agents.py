@@ -16,7 +16,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from test_container import needs_engine
+from conftest import needs_engine
 
 from dlworkshop import state as state_store
 from dlworkshop.aws import keypairs
