@@ -34,7 +34,17 @@ def _resources(stack: Any) -> list[tuple[str, str, Any]]:
     except Exception:  # moto could not order a half-parsed template: the template's order
         order = list(template)
     parsed = resource_map._parsed_resources
-    return [(name, template.get(name, {}).get("Type", "?"), parsed.get(name)) for name in order]
+    conditions = getattr(resource_map, "lazy_condition_map", {})
+
+    def made_here(name: str) -> bool:
+        # A resource whose Condition is false is not part of the stack at all, on AWS too.
+        condition = template.get(name, {}).get("Condition")
+        with contextlib.suppress(Exception):
+            return not condition or bool(conditions[condition])
+        return True
+
+    return [(name, template.get(name, {}).get("Type", "?"), parsed.get(name))
+            for name in order if made_here(name)]  # fmt: skip
 
 
 def _physical(resource: Any) -> str:

@@ -16,6 +16,7 @@ from textual.widgets import (
     DataTable,
     DirectoryTree,
     Input,
+    Label,
     Markdown,
     ProgressBar,
     Static,
@@ -90,10 +91,14 @@ class Lab4View(LabView):
                     yield Markdown(self.lab.guide_text())
                 yield Static("Model server: waiting for the connection…", id="l4-server",
                              classes="panel")  # fmt: skip
-                yield Input(placeholder="Endpoint, e.g. http://127.0.0.1:8080", id="l4-endpoint")
+                # Compact (one line each): the picker column is narrow beside the verdict.
+                yield Label("Endpoint (the model server's URL)", classes="dim")
+                yield Input(placeholder="http://127.0.0.1:8080", id="l4-endpoint", compact=True)
+                yield Label("Photo, folder or URL (enter)", classes="dim")
                 with Horizontal(classes="l4-row"):
-                    yield Input(placeholder="Photo, folder or URL (enter)", id="l4-source")
-                    yield Button("Classify (c)", id="l4-classify", variant="primary")
+                    yield Input(placeholder="~/cat.jpg", id="l4-source", compact=True)
+                    yield Button("Classify (c)", id="l4-classify", variant="primary",
+                                 compact=True)  # fmt: skip
                 yield PhotoTree(photos_dir() or Path.home(), id="l4-tree")
             with VerticalScroll(classes="l4-result"):
                 yield Verdict("Pick a photo to classify.", id="l4-verdict", classes="verdict")

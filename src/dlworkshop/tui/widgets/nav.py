@@ -17,6 +17,8 @@ class LabItem(ListItem):
 
     def compose(self):
         yield Label(f"{self.number} {self.lab.label}", classes="nav-label")
+        # On a narrow terminal the name alone ("Lab 1"), so the lab gets the width.
+        yield Label(f"{self.number} {self.lab.name}", classes="nav-short")
         yield Label("", classes="nav-progress")
 
     def set_progress(self, passed: int, total: int) -> None:
