@@ -1,11 +1,135 @@
-"""Snapshots of key screens: the navigator on Lab 2 (a lab screen whose content does not
-depend on the sandbox's timing), and the help screen."""
+"""Snapshots of every lab at 120x40 and 80x24, the help screen, and the labs after their
+main action (Lab 1 deployed, Lab 2 pushed, Lab 3 running, Lab 4 with a verdict).
+
+What depends on the machine or the moment (ports, task IDs, timings) is set to fixed
+values through the screens' own handlers, so the pictures show layout, not luck."""
 
 from __future__ import annotations
+
+import pytest
+from conftest import wait_until
 
 from dlworkshop.tui.app import WorkshopApp
 
 SIZE = (120, 40)
+SIZES = {"120x40": (120, 40), "80x24": (80, 24)}
+ENDPOINT = "http://127.0.0.1:4566"
+
+
+async def _connected(pilot) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: app.target is not None)
+    await pilot.pause()
+
+
+async def _overview(pilot) -> None:
+    from dlworkshop.target import SANDBOX, Target
+    from dlworkshop.tui.screens.overview import ConnectionPanel
+
+    await _connected(pilot)
+    pilot.app.query_one(ConnectionPanel).show_target(
+        Target(SANDBOX, "us-east-1", endpoint=ENDPOINT, why="--sandbox was given"))
+
+
+async def _lab1(pilot) -> None:
+    from textual.widgets import Input
+
+    await _connected(pilot)
+    await pilot.press("2")
+    view = pilot.app.view("lab1")
+    await wait_until(pilot, lambda: view._defaults_ready)
+    view.query_one("#l1-cidr-note").update("your public IP, from the sandbox")
+    assert view.query_one("#l1-cidr", Input).value == "127.0.0.1/32"
+
+
+async def _lab1_deployed(pilot) -> None:
+    from dlworkshop.aws.stack import StackDone
+    from dlworkshop.aws.stack_events import ResourceEvent
+    from dlworkshop.tui.screens.lab1 import StackEvent
+
+    await _lab1(pilot)
+    view = pilot.app.view("lab1")
+    for logical, kind, physical in (
+        ("Vpc", "AWS::EC2::VPC", "vpc-0123456789abcdef0"),
+        ("InstanceSecurityGroup", "AWS::EC2::SecurityGroup", "sg-0123456789abcdef0"),
+        ("InputBucket", "AWS::S3::Bucket", "dlworkshop-inputbucket-abc123"),
+        ("Repository", "AWS::ECR::Repository", "dlworkshop-mxnet"),
+        ("Cluster", "AWS::ECS::Cluster", "dlworkshop-cluster"),
+        ("AutoScalingGroup", "AWS::AutoScaling::AutoScalingGroup", "dlworkshop-asg"),
+    ):  # fmt: skip
+        view.on_stack_event(StackEvent(ResourceEvent(logical, kind, "CREATE_COMPLETE", "",
+                                                     physical)))  # fmt: skip
+    view.on_stack_event(StackEvent(StackDone("dlworkshop", "CREATE_COMPLETE", {
+        "ClusterName": "dlworkshop-cluster",
+        "RepositoryUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dlworkshop-mxnet",
+        "InputBucketName": "dlworkshop-inputbucket-abc123",
+        "LogGroupName": "/dlworkshop/dlworkshop"})))  # fmt: skip
+
+
+async def _lab2_pushed(pilot) -> None:
+    from dlworkshop.container.push import PushDone, PushLayer
+    from dlworkshop.tui.screens.lab2 import WorkEvent
+
+    await _connected(pilot)
+    await pilot.press("3")
+    view = pilot.app.view("lab2")
+    for event in (
+        PushLayer("5d41402abc4b", "Pushed", 52_428_800, 52_428_800),
+        PushLayer("7d793037a076", "Layer already exists"),
+        PushDone("123456789012.dkr.ecr.us-east-1.amazonaws.com/dlworkshop-mxnet", "latest",
+                 "sha256:" + "0123456789abcdef" * 4, 12.0),
+    ):  # fmt: skip
+        view.on_work_event(WorkEvent(event))
+
+
+async def _lab4(pilot, verdict: bool = False) -> None:
+    from dlworkshop.classifier.classify import Classified
+
+    await _connected(pilot)
+    view = pilot.app.view("lab4")
+    view._server_requested = True  # no model server for a picture: a fixed endpoint instead
+    await pilot.press("5")
+    view.set_endpoint("http://127.0.0.1:8080", "started by this app")
+    if verdict:
+        view._show(Classified("skimage_chelsea.png", True, 0.997437, [
+            {"label": "tiger cat", "probability": 0.62},
+            {"label": "tabby, tabby cat", "probability": 0.31},
+            {"label": "Egyptian cat", "probability": 0.06},
+            {"label": "lynx, catamount", "probability": 0.002},
+            {"label": "Persian cat", "probability": 0.001},
+        ], "mobilenetv2-imagenet"), None)  # fmt: skip
+
+
+async def _lab4_verdict(pilot) -> None:
+    await _lab4(pilot, verdict=True)
+
+
+def _press(key: str):
+    async def run_before(pilot) -> None:
+        await _connected(pilot)
+        await pilot.press(key)
+
+    return run_before
+
+
+LABS = {
+    "overview": _overview,
+    "lab1": _lab1,
+    "lab1_deployed": _lab1_deployed,
+    "lab2": _press("3"),
+    "lab2_pushed": _lab2_pushed,
+    "lab4": _lab4,
+    "lab4_verdict": _lab4_verdict,
+    "cleanup": _press("6"),
+    "appendix": _press("7"),
+}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("lab", list(LABS))
+def test_every_lab_at_both_sizes(snap_compare, sandbox: dict, lab: str, size: str) -> None:
+    assert snap_compare(WorkshopApp(sandbox=True), terminal_size=SIZES[size],
+                        run_before=LABS[lab])  # fmt: skip
 
 
 def test_navigator_on_lab2(snap_compare, sandbox: dict) -> None:

@@ -316,7 +316,8 @@ async def test_leaving_a_lab_never_leaves_the_keys_in_a_hidden_field(sandbox: di
         await pilot.press("7")
         await pilot.pause()
         assert shown(app) == "lab-appendix"
-        assert endpoint.value == before  # no key went into Lab 4's hidden field
+        # No key went into Lab 4's hidden field (the app may fill in its server's URL).
+        assert before in endpoint.value and not any(k in endpoint.value for k in ("np", "p7"))
 
 
 async def test_a_long_checkpoint_detail_is_shown_whole(sandbox: dict) -> None:

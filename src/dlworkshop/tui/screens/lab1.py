@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from rich.markup import escape
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -13,7 +14,6 @@ from textual.suggester import SuggestFromList
 from textual.widgets import (
     Button,
     Collapsible,
-    DataTable,
     Input,
     Label,
     Markdown,
@@ -103,13 +103,14 @@ class Lab1View(LabView):
                 yield Static("", id="l1-failure", classes="failure")
                 yield RichLog(id="l1-log", wrap=True, markup=True, max_lines=200, min_width=20)
                 yield Static("Outputs", classes="panel-title")
-                yield DataTable(id="l1-outputs", show_cursor=False, zebra_stripes=True)
+                # Each value on its own line, wrapped: URIs and ARNs are longer than the pane.
+                yield Static("", id="l1-outputs", classes="outputs")
                 yield CheckpointList(checkpoints.for_lab(self.lab.id), classes="checkpoints")
                 yield Button("Run checks (r)", id=f"run-{self.lab.id}", classes="run-checks")
 
     def on_mount(self) -> None:
         self.import_key: str | None = None
-        self.query_one("#l1-outputs", DataTable).add_columns("Output", "Value")
+        self.show_outputs({})
         self.query_one("#l1-failure").display = False
         self._loaded = False
         self._defaults_ready = False
@@ -228,7 +229,7 @@ class Lab1View(LabView):
         self.query_one(ResourceTree).clear()
         self.query_one("#l1-failure").display = False
         self.query_one("#l1-log", RichLog).clear()
-        self.query_one("#l1-outputs", DataTable).clear()
+        self.show_outputs({})
 
     def start_deploy(self) -> None:
         if self.host.ctx is None:
@@ -329,6 +330,17 @@ class Lab1View(LabView):
         yield from deploy_flow.deploy(self.ctx, stack, params, self.ask, None, public,
                                       confirm)  # fmt: skip
 
+    def show_outputs(self, outputs: dict[str, str]) -> None:
+        """The stack's outputs: each name, then its value on a line of its own."""
+        self.outputs = dict(outputs)
+        text = Text()
+        for key, value in outputs.items():
+            text.append(f"{key}\n", style="bold")
+            text.append(f"  {value}\n")
+        text.rstrip()
+        box = self.query_one("#l1-outputs", Static)
+        box.update(text if outputs else Text("None yet.", style="dim"))
+
     # ----- showing events -------------------------------------------------------------
     def on_stack_event(self, message: StackEvent) -> None:
         from dlworkshop.aws.keypairs import KeyPairReady
@@ -353,10 +365,7 @@ class Lab1View(LabView):
             failure.display = True
             self.app.notify(event.message, title="Lab 1", severity="error", timeout=12)
         elif isinstance(event, StackDone):
-            table = self.query_one("#l1-outputs", DataTable)
-            table.clear()
-            for key, value in event.outputs.items():
-                table.add_row(key, value)
+            self.show_outputs(event.outputs)
             log.write(event.render_text().splitlines()[0])
         elif isinstance(event, Log):
             log.write(("[yellow]" if event.level == "warning" else "") + event.message)

@@ -21,6 +21,21 @@ def status_style(status: str) -> str:
     return ""
 
 
+_DONE = {"CREATE": "created", "DELETE": "deleted", "UPDATE": "updated", "IMPORT": "imported",
+         "ROLLBACK": "rolled back", "UPDATE_ROLLBACK": "rolled back"}  # fmt: skip
+_DOING = {"CREATE": "creating", "DELETE": "deleting", "UPDATE": "updating",
+          "IMPORT": "importing", "ROLLBACK": "rolling back",
+          "UPDATE_ROLLBACK": "rolling back"}  # fmt: skip
+
+
+def short_status(status: str) -> str:
+    """CREATE_COMPLETE as "created", DELETE_IN_PROGRESS as "deleting", *_FAILED as "failed"."""
+    for suffix, words in (("_COMPLETE", _DONE), ("_IN_PROGRESS", _DOING)):
+        if status.endswith(suffix):
+            return words.get(status.removesuffix(suffix), status.lower())
+    return "failed" if status.endswith("_FAILED") else status.lower()
+
+
 class ResourceRow(Static):
     """One resource: logical ID, type, coloured status, elapsed time, and a failure reason."""
 
@@ -51,14 +66,17 @@ class ResourceRow(Static):
         if show_type:
             grid.add_column(ratio=3, no_wrap=True, overflow="ellipsis")
         grid.add_column(no_wrap=True)
-        grid.add_column(justify="right", no_wrap=True, width=5)
+        show_time = self.size.width >= 40  # under 40 columns the name matters more
+        if show_time:
+            grid.add_column(justify="right", no_wrap=True, width=5)
         name = Text("  " * self.depth)
         name.append(f"{marker} ", style=style)
         name.append(self.logical_id, style="bold")
         kind = [Text(self.resource_type.removeprefix("AWS::"), style="dim")] if show_type else []
-        grid.add_row(
-            name, *kind, Text(self.status, style=style), Text(f"{elapsed:.0f}s", style="dim")
-        )
+        # A narrow pane gives the names the room: "created" says what CREATE_COMPLETE does.
+        status = self.status if self.size.width >= 50 else short_status(self.status)
+        timing = [Text(f"{elapsed:.0f}s", style="dim")] if show_time else []
+        grid.add_row(name, *kind, Text(status, style=style), *timing)
         if self.reason:  # wrapped under the failed row
             blanks = [""] * (len(grid.columns) - 1)
             grid.add_row(Text(f"{'  ' * self.depth}  └ {self.reason}", style="red"), *blanks)
