@@ -10,6 +10,8 @@ from dlworkshop.context import Context
 from dlworkshop.errors import UserError
 from dlworkshop.target import SANDBOX, Target
 
+pytestmark = pytest.mark.slow  # real servers, engines or terminals
+
 
 @pytest.fixture
 def ctx() -> Context:

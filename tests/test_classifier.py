@@ -9,7 +9,7 @@ from helpers import json_lines, run_cli
 
 from dlworkshop.classifier import model as model_mod
 
-pytestmark = [needs_models, needs_photos]
+pytestmark = [pytest.mark.slow, needs_models, needs_photos]
 
 CATS = ["skimage_chelsea.png", "coral/cat.bmp", "coral/cat_720p.jpg",
         "coral/imprinting_cat_test_0.bmp", "coral/imprinting_cat_train_0.bmp"]  # fmt: skip

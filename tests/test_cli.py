@@ -11,6 +11,8 @@ from helpers import json_lines, run_cli
 
 from dlworkshop.paths import state_file
 
+pytestmark = pytest.mark.slow  # real servers, engines or terminals
+
 
 def test_help_lists_the_commands() -> None:
     out = run_cli("--help")

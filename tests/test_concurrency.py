@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import json_lines, run_cli
 
 from dlworkshop.sandbox.lifecycle import MARKER
+
+pytestmark = pytest.mark.slow  # real servers, engines or terminals
 
 
 def _sandboxes(home: Path) -> list[int]:

@@ -13,6 +13,8 @@ import pytest
 from conftest import ENGINE, PHOTOS, deploy_stack, needs_engine, needs_models, needs_photos
 from helpers import json_lines, run_cli
 
+pytestmark = pytest.mark.slow  # real servers, engines or terminals
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = sorted((ROOT / "src/dlworkshop/container").glob("Dockerfile*"))
 HADOLINT = ROOT / ".venv-tools/bin/hadolint"

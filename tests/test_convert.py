@@ -9,7 +9,7 @@ from conftest import MODELS, PHOTOS, needs_models, needs_photos
 from dlworkshop.classifier import model as model_mod
 from dlworkshop.classifier import preprocess
 
-pytestmark = [needs_models, needs_photos]
+pytestmark = [pytest.mark.slow, needs_models, needs_photos]
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import wait_until
 from textual.widgets import Input, Static
 
@@ -11,6 +12,8 @@ from dlworkshop.tui.screens.confirm import Confirm
 from dlworkshop.tui.screens.lab1 import Lab1View
 from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, PENDING, RUNNING
 from dlworkshop.tui.widgets.resources import ResourceTree
+
+pytestmark = pytest.mark.slow  # real servers, engines or terminals
 
 SIZE = (120, 40)
 

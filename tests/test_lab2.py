@@ -9,6 +9,8 @@ from textual.widgets import ProgressBar, Static
 from dlworkshop.tui.app import WorkshopApp
 from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED
 
+pytestmark = pytest.mark.slow  # real servers, engines or terminals
+
 SIZE = (120, 40)
 
 

@@ -17,7 +17,7 @@ from dlworkshop import state as state_store
 from dlworkshop.context import Context
 from dlworkshop.target import SANDBOX, Target
 
-pytestmark = [needs_engine, needs_models, needs_photos]
+pytestmark = [pytest.mark.slow, needs_engine, needs_models, needs_photos]
 NAMES = iter(range(1, 100))
 
 

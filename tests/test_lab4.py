@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import PHOTOS, needs_models, needs_photos, wait_until
 from textual.widgets import DataTable, Input
 
@@ -14,7 +15,7 @@ from dlworkshop.tui.screens.lab4 import Lab4View, PhotoTree
 from dlworkshop.tui.widgets.checkpoints import PASSED
 from dlworkshop.tui.widgets.verdict import TopK, Verdict
 
-pytestmark = [needs_models, needs_photos]
+pytestmark = [pytest.mark.slow, needs_models, needs_photos]
 SIZE = (120, 40)
 
 

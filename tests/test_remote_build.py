@@ -17,6 +17,8 @@ from helpers import json_lines, run_cli
 
 from dlworkshop import state as state_store
 
+pytestmark = pytest.mark.slow  # real servers, engines or terminals
+
 TAG = "dlworkshop/mxnet:over-ssh"
 
 

@@ -26,6 +26,8 @@ from dlworkshop.context import Context
 from dlworkshop.sandbox import lifecycle
 from dlworkshop.target import SANDBOX, Target
 
+pytestmark = pytest.mark.slow  # real servers, engines or terminals
+
 REGION = "us-east-1"
 
 

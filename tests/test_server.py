@@ -19,7 +19,7 @@ from helpers import huge_png
 
 from dlworkshop.processes import free_port
 
-pytestmark = [needs_models, needs_photos]
+pytestmark = [pytest.mark.slow, needs_models, needs_photos]
 MODEL = "mobilenetv2-imagenet"
 
 

@@ -11,6 +11,8 @@ from conftest import wait_until
 
 from dlworkshop.tui.app import WorkshopApp
 
+pytestmark = pytest.mark.slow  # real servers, engines or terminals
+
 SIZE = (120, 40)
 SIZES = {"120x40": (120, 40), "80x24": (80, 24)}
 ENDPOINT = "http://127.0.0.1:4566"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
 from helpers import json_lines, run_cli
 
 from dlworkshop import checkpoints
@@ -12,6 +13,8 @@ from dlworkshop import state as state_store
 from dlworkshop.aws import stack as ops
 from dlworkshop.context import Context
 from dlworkshop.target import SANDBOX, Target
+
+pytestmark = pytest.mark.slow  # real servers, engines or terminals
 
 
 def context(sandbox: dict, region: str = "us-east-1") -> Context:

@@ -18,7 +18,10 @@ import pytest
 from conftest import ENGINE, needs_engine
 from helpers import run_cli
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
 
 
 def _tmux(*args: str) -> str:

@@ -19,6 +19,8 @@ from dlworkshop.tui.screens.help import HelpScreen
 from dlworkshop.tui.screens.overview import ConnectionPanel
 from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, UNBUILT
 
+pytestmark = pytest.mark.slow  # real servers, engines or terminals
+
 SIZE = (120, 40)
 
 

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from dlworkshop.context import Context
     from dlworkshop.state import State
     from dlworkshop.target import Target
-    from dlworkshop.tui.screens.lab import LabView
+    from textual.widget import Widget
 
 
 class Host(Protocol):
@@ -35,5 +35,5 @@ class Host(Protocol):
     def refresh_subtitle(self) -> None:
         """Show the current mode, region and stack in the header."""
 
-    def view(self, lab_id: str) -> LabView:
-        """One lab's view."""
+    def view(self, lab_id: str) -> Widget:
+        """One lab's view (a LabView; not named here, which would make an import cycle)."""
