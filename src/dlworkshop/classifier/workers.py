@@ -172,7 +172,10 @@ class Pool:
         if not parent.poll(READY_TIMEOUT):
             process.kill()
             raise RuntimeError(f"A model worker for {self.model} did not start in time.")
-        kind, detail = parent.recv()
+        try:
+            kind, detail = parent.recv()
+        except (EOFError, OSError):  # it died before saying anything
+            kind, detail = "failed", f"exit code {process.exitcode}"
         if kind != "ready":
             process.join(5)
             raise RuntimeError(f"A model worker for {self.model} failed to start: {detail}")
@@ -300,7 +303,7 @@ class Pool:
                 await loop.run_in_executor(self.io, self._spawn, worker)
                 await self._attach(worker)
                 return
-            except RuntimeError:
+            except (RuntimeError, OSError):  # try again: a worker must come back
                 worker.status = "RESTARTING"
                 await asyncio.sleep(1.0)
 

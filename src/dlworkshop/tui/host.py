@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
     from dlworkshop.context import Context
     from dlworkshop.state import State
     from dlworkshop.target import Target
-    from textual.widget import Widget
 
 
 class Host(Protocol):
