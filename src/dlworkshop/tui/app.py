@@ -228,6 +228,8 @@ class WorkshopApp(App[int]):
         self._set_subtitle(self.target.mode, self.target.region)
         self.query_one(ConnectionPanel).show_target(self.target)
         self.refresh_progress()
+        for view in self.query(LabView):  # labs shown while connecting catch up now
+            view.connected()
         target = self.target
 
         def chosen(s: state_store.State) -> None:

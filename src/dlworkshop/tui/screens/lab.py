@@ -69,6 +69,9 @@ class LabView(Vertical):
         """This lab's actions, offered in the command palette."""
         return []
 
+    def connected(self) -> None:
+        """The app has its target now: a lab that needs it catches up (called by the app)."""
+
     def run_suspended(self, line: list[str], env: dict[str, str] | None, banner: str) -> int | None:
         """Hand the terminal to `line` (a shell) and come back when it exits: its status,
         or None when this terminal cannot be handed over."""

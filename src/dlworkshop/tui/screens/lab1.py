@@ -121,8 +121,10 @@ class Lab1View(LabView):
             self._loaded = True
             self.query_one("#l1-region", Input).value = self.host.target.region
             self._load_defaults()
-        elif self.host.target is None and self.host.connect_error is None:
-            self.set_timer(0.5, self.on_show)  # still connecting
+
+    def connected(self) -> None:
+        if self.display:  # shown while the app was still connecting
+            self.on_show()
 
     def actions(self) -> list[LabAction]:
         return [

@@ -135,9 +135,7 @@ class Lab4View(LabView):
         """In the sandbox, start (or reuse) the local model server once."""
         target = self.host.target
         if self.endpoint or self._server_requested or target is None:
-            if target is None:
-                self.call_after_refresh(self._retry_when_connected)
-            return
+            return  # (still connecting: `connected` calls again)
         if not target.is_sandbox:
             self.query_one("#l4-server", Static).update(
                 "Model server: on real AWS, give the endpoint that Lab 3's SSH tunnel "
@@ -151,11 +149,9 @@ class Lab4View(LabView):
         )
         self._start_server()
 
-    def _retry_when_connected(self) -> None:
-        if self.host.target is not None and self.display:
+    def connected(self) -> None:
+        if self.display:  # shown while the app was still connecting
             self.ensure_server()
-        elif self.host.target is None and self.host.connect_error is None:
-            self.set_timer(0.5, self._retry_when_connected)  # still connecting
 
     @work(thread=True, group="lab4-server", exclusive=True)
     def _start_server(self) -> None:
