@@ -44,6 +44,13 @@ async def _lab1(pilot) -> None:
     assert view.query_one("#l1-cidr", Input).value == "127.0.0.1/32"
 
 
+def _guide_read(view) -> None:
+    """The learner has read the guide (it opens expanded on a first visit) and closed it."""
+    from textual.widgets import Collapsible
+
+    view.query_one(".guide-box", Collapsible).collapsed = True
+
+
 async def _lab1_deployed(pilot) -> None:
     from dlworkshop.aws.stack import StackDone
     from dlworkshop.aws.stack_events import ResourceEvent
@@ -51,6 +58,7 @@ async def _lab1_deployed(pilot) -> None:
 
     await _lab1(pilot)
     view = pilot.app.view("lab1")
+    _guide_read(view)
     for logical, kind, physical in (
         ("Vpc", "AWS::EC2::VPC", "vpc-0123456789abcdef0"),
         ("InstanceSecurityGroup", "AWS::EC2::SecurityGroup", "sg-0123456789abcdef0"),
@@ -93,6 +101,7 @@ async def _lab4(pilot, verdict: bool = False) -> None:
     await pilot.press("5")
     view.set_endpoint("http://127.0.0.1:8080", "started by this app")
     if verdict:
+        _guide_read(view)
         view._show(Classified("skimage_chelsea.png", True, 0.997437, [
             {"label": "tiger cat", "probability": 0.62},
             {"label": "tabby, tabby cat", "probability": 0.31},

@@ -357,3 +357,27 @@ async def test_every_built_lab_has_keys_for_its_actions(sandbox: dict) -> None:
                 await pilot.press(key)
                 await pilot.pause()
                 assert calls[-1] == f"{lab}:{key}", (lab, key, calls)
+
+
+async def test_a_labs_guide_opens_expanded_the_first_time_only(sandbox: dict) -> None:
+    from textual.widgets import Collapsible
+
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        guide = app.view("lab1").query_one(".guide-box", Collapsible)
+        assert not guide.collapsed
+        guide.collapsed = True  # the learner closes it
+        await pilot.press("1", "2")
+        await pilot.pause()
+        assert guide.collapsed  # a second visit leaves it as the learner left it
+        await wait_until(pilot, lambda: "lab1" in state_store.load().state.seen_labs)
+    again = WorkshopApp(sandbox=True)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        assert again.view("lab1").query_one(".guide-box", Collapsible).collapsed
+        await pilot.press("5")
+        await pilot.pause()
+        assert not again.view("lab4").query_one(".guide-box", Collapsible).collapsed

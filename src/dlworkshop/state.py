@@ -28,6 +28,8 @@ class State:
     key_path: str | None = None
     key_name: str | None = None
     current_lab: str | None = None
+    # Labs the learner has opened: a lab's guide opens expanded only the first time.
+    seen_labs: list[str] = field(default_factory=list)
     # progress[mode][checkpoint id] = {"status": "passed"|"failed", "reason": str, "at": float}
     progress: dict[str, dict[str, dict]] = field(default_factory=dict)
     # The running sandbox: {"pid", "endpoint", "started_at", "owner", "log"}.
@@ -63,6 +65,10 @@ class State:
         for name in ("mode", "profile", "region", "key_path", "key_name", "current_lab"):
             if getattr(state, name) is not None and not isinstance(getattr(state, name), str):
                 raise ValueError(f"{name!r} is not a string")
+        if not isinstance(state.seen_labs, list) or not all(
+            isinstance(lab, str) for lab in state.seen_labs
+        ):
+            raise ValueError("'seen_labs' is not a list of lab names")
         if not isinstance(state.stack_name, str) or not state.stack_name:
             raise ValueError("'stack_name' is not a non-empty string")
         if not isinstance(state.progress, dict) or not all(

@@ -282,6 +282,14 @@ class WorkshopApp(App[int]):
             nav.index = index
         if self.state.current_lab != lab_id:
             self.remember(lambda s: setattr(s, "current_lab", lab_id))
+        if lab_id not in self.state.seen_labs:
+            self.view(lab_id).first_visit()
+
+            def seen(s: state_store.State) -> None:
+                if lab_id not in s.seen_labs:
+                    s.seen_labs.append(lab_id)
+
+            self.remember(seen)
         self.refresh_bindings()  # the footer shows the lab's own keys
         self.call_after_refresh(self._keep_focus_visible)
 

@@ -72,6 +72,13 @@ class LabView(Vertical):
     def connected(self) -> None:
         """The app has its target now: a lab that needs it catches up (called by the app)."""
 
+    def first_visit(self) -> None:
+        """The learner opens this lab for the first time: its guide opens expanded."""
+        from textual.widgets import Collapsible
+
+        for guide in self.query(Collapsible).filter(".guide-box"):
+            guide.collapsed = False
+
     def run_suspended(self, line: list[str], env: dict[str, str] | None, banner: str) -> int | None:
         """Hand the terminal to `line` (a shell) and come back when it exits: its status,
         or None when this terminal cannot be handed over."""

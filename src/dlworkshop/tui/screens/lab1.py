@@ -67,7 +67,7 @@ class Lab1View(LabView):
         yield Static(self.lab.label, classes="lab-title")
         with Horizontal(classes="lab-body"):
             with VerticalScroll(classes="l1-form"):
-                with Collapsible(title="Guide", collapsed=True):
+                with Collapsible(title="Guide", collapsed=True, classes="guide-box"):
                     yield Markdown(self.lab.guide_text())
                 yield Label("Stack name")
                 yield Input(self.host.state.stack_name, id="l1-stack")

@@ -87,7 +87,8 @@ class Lab4View(LabView):
         yield Static(self.lab.label, classes="lab-title")
         with Horizontal(classes="lab-body"):
             with VerticalScroll(classes="l4-pick"):
-                with Collapsible(title="Guide", collapsed=True, id="l4-guide"):
+                with Collapsible(title="Guide", collapsed=True, id="l4-guide",
+                                 classes="guide-box"):  # fmt: skip
                     yield Markdown(self.lab.guide_text())
                 yield Static("Model server: waiting for the connection…", id="l4-server",
                              classes="panel")  # fmt: skip
