@@ -381,3 +381,25 @@ async def test_a_labs_guide_opens_expanded_the_first_time_only(sandbox: dict) ->
         await pilot.press("5")
         await pilot.pause()
         assert not again.view("lab4").query_one(".guide-box", Collapsible).collapsed
+
+
+async def test_at_80_columns_the_footer_keeps_the_labs_keys_and_n_p_r_help_still_work(
+    sandbox: dict,
+) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await connected(pilot, app)
+        await pilot.press("4")
+        await pilot.pause()
+        footer = {key for key, b in app.active_bindings.items() if b.binding.show and b.enabled}
+        assert set("dhjstml") <= footer and not {"n", "p", "r"} & footer
+        await pilot.press("n")
+        assert shown(app) == "lab-lab4"
+        await pilot.press("p")
+        assert shown(app) == "lab-lab3"
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        await pilot.press("1", "r")
+        row = app.view("overview").checkpoint_list.row("overview.credentials")
+        await wait_until(pilot, lambda: row.status == PASSED)

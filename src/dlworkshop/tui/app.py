@@ -99,8 +99,14 @@ class WorkshopApp(App[int]):
     CSS_PATH = "app.tcss"
     BINDINGS = [
         # Short footer texts: a lab's own keys share the line (the help says it in full).
-        Binding("n", "next_lab", "Next", tooltip="Next lab"),
-        Binding("p", "previous_lab", "Back", tooltip="Previous lab"),
+        # Under 100 columns the lab's own keys need the whole footer: n, p, r and ? are
+        # then left out of it (check_action) and their hidden twins below take the keys.
+        Binding("n", "footer('next_lab')", "Next", tooltip="Next lab"),
+        Binding("p", "footer('previous_lab')", "Back", tooltip="Previous lab"),
+        Binding("r", "footer('run_checks')", "Checks", tooltip="Run this lab's checkpoints"),
+        Binding("question_mark", "footer('help')", "Help", tooltip="Every key, in full"),
+        Binding("n", "next_lab", "Next lab", show=False),
+        Binding("p", "previous_lab", "Previous lab", show=False),
         # Priority so a focused scroll view does not swallow them; check_action lets text
         # inputs keep their arrows.
         Binding("right", "next_lab", "Next lab", show=False, priority=True),
@@ -109,8 +115,8 @@ class WorkshopApp(App[int]):
             Binding(str(i + 1), f"goto({i})", f"Go to {lab.name}", show=False)
             for i, lab in enumerate(LABS)
         ),
-        Binding("r", "run_checks", "Checks", tooltip="Run this lab's checkpoints"),
-        Binding("question_mark", "help", "Help"),
+        Binding("r", "run_checks", "Run this lab's checkpoints", show=False),
+        Binding("question_mark", "help", "Help", show=False),
         # The footer shows ^p at its right end already: not twice.
         Binding(
             "ctrl+p",
@@ -168,7 +174,10 @@ class WorkshopApp(App[int]):
         self.connect()
 
     def on_resize(self, event: events.Resize) -> None:
-        self.set_class(event.size.width < NARROW, "-narrow")
+        narrow = event.size.width < NARROW
+        self.set_class(narrow, "-narrow")
+        self.query_one(Footer).compact = narrow
+        self.refresh_bindings()  # the footer leaves n, p, r and ? out when narrow
 
     def _exit_on_signal(self) -> None:
         self.run_cleanups()
@@ -323,7 +332,15 @@ class WorkshopApp(App[int]):
         in_text = isinstance(self.focused, Input | TextArea)
         if action == "lab_key":
             return not in_text and parameters[:1] == (self.current_lab,)
+        if action == "footer":
+            if self.has_class("-narrow"):
+                return False  # out of the footer; the hidden twin takes the key
+            action = str(parameters[0])
         return not (in_text and action in ("next_lab", "previous_lab"))
+
+    def action_footer(self, action: str) -> None:
+        """A footer entry: the same as its hidden twin."""
+        getattr(self, f"action_{action}")()
 
     def action_lab_key(self, lab_id: str, method: str) -> None:
         getattr(self.view(lab_id), method)()

@@ -41,6 +41,8 @@ class HelpScreen(ModalScreen[None]):
             # Keys bound to the same action share a row: "n / →  Next lab".
             rows: dict[str, list[str]] = {}
             for binding in self.bindings:
+                if binding.action.startswith("footer("):
+                    continue  # the footer's copy of a key listed under its own action
                 rows.setdefault(binding.action, [binding.tooltip or binding.description]).append(
                     binding.key
                 )
