@@ -84,8 +84,51 @@ class ResourceRow(Static):
         return grid
 
 
+# The stack's resources grouped as a learner thinks of them, in the order they come up.
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Stack", ("AWS::CloudFormation::Stack",)),
+    ("Network", ("AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::InternetGateway",
+                 "AWS::EC2::Route", "AWS::EC2::SecurityGroup")),
+    ("Storage", ("AWS::S3::",)),
+    ("Images", ("AWS::ECR::",)),
+    ("Logs", ("AWS::Logs::",)),
+    ("Access", ("AWS::IAM::",)),
+    ("Compute", ("AWS::ECS::", "AWS::AutoScaling::", "AWS::EC2::LaunchTemplate",
+                 "AWS::EC2::Instance")),
+    ("Other", ("",)),
+)
+
+
+def group_of(resource_type: str) -> str:
+    """The group a resource type is shown in (VPCGatewayAttachment counts as Network)."""
+    for name, prefixes in GROUPS:
+        if any(resource_type.startswith(p) for p in prefixes):
+            return name
+    return "Other"
+
+
+class ResourceGroup(Vertical):
+    """A group of resource rows; its title (on its top border) counts what is done."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(classes="resource-group", id=f"group-{name.replace(' ', '_')}")
+        self.group = name
+        self.border_title = name
+
+    def refresh_title(self) -> None:
+        """"Network · 7/9": how many of the group's resources are done (or failed)."""
+        rows = list(self.query(ResourceRow))
+        failed = sum(r.status.endswith("_FAILED") for r in rows)
+        done = sum(r.status.endswith("_COMPLETE") for r in rows)
+        title = Text(self.group, style="bold")
+        summary = f" · {done}/{len(rows)}" + (f", {failed} failed" if failed else "")
+        title.append(summary, style="red" if failed else ("green" if done == len(rows) else "dim"))
+        self.border_title = title
+
+
 class ResourceTree(Vertical):
-    """Rows keyed by (nested stack, logical ID); nested stacks' resources are indented."""
+    """Resources grouped by kind (network, storage, images, logs, access, compute); a nested
+    stack's resources in a group of their own; each failure reason under its resource."""
 
     def compose(self):
         yield Static("No deploy yet.", classes="dim resources-empty")
@@ -93,6 +136,22 @@ class ResourceTree(Vertical):
     def clear(self) -> None:
         self.remove_children()
         self.mount(Static("Starting…", classes="dim resources-empty"))
+
+    def _group(self, name: str) -> ResourceGroup:
+        """The group, mounted in GROUPS order when it first gets a resource."""
+        found = [g for g in self.query(ResourceGroup) if g.group == name]
+        if found:
+            return found[0]
+        group = ResourceGroup(name)
+        order = [n for n, _ in GROUPS]
+        rank = order.index(name) if name in order else len(order)
+        later = [g for g in self.query(ResourceGroup)
+                 if (order.index(g.group) if g.group in order else len(order)) > rank]  # fmt: skip
+        if later:
+            self.mount(group, before=later[0])
+        else:
+            self.mount(group)
+        return group
 
     def update_resource(self, stack: str, logical_id: str, resource_type: str, status: str,
                         reason: str) -> None:  # fmt: skip
@@ -103,10 +162,13 @@ class ResourceTree(Vertical):
         if found:
             row = found.first(ResourceRow)
         else:
-            row = ResourceRow(logical_id, resource_type, 1 if stack else 0)
+            group = self._group(f"Nested stack {stack}" if stack else group_of(resource_type))
+            row = ResourceRow(logical_id, resource_type, 0)
             row.id = key
-            self.mount(row)
+            group.mount(row)
         row.set_status(status, reason)
+        for group in self.query(ResourceGroup):  # after the row is mounted and counted
+            group.call_after_refresh(group.refresh_title)
 
     def rows(self) -> list[ResourceRow]:
         return list(self.query(ResourceRow))
