@@ -86,3 +86,33 @@ def test_a_second_deploy_waits_for_the_first_and_never_advises_deleting(sandbox:
     assert "create" in plans
     out = run_cli("--sandbox", "--json", "stack", "delete", "--stack", "pair", "--yes")
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_reading_a_stack_while_it_is_created_never_breaks_the_create(sandbox: dict) -> None:
+    import threading
+
+    from dlworkshop import state as state_store
+    from dlworkshop.context import Context
+    from dlworkshop.target import SANDBOX, Target
+
+    ctx = Context(Target(SANDBOX, "us-east-1", endpoint=sandbox["endpoint"]),
+                  state_store.load().state)  # fmt: skip
+    cfn = ctx.client("cloudformation")
+    for n in range(4):
+        name = f"read-{n}"
+        done = threading.Event()
+        result: list = []
+
+        def deploy(name: str = name, result: list = result, done=done) -> None:
+            result.append(run_cli("--sandbox", "--json", "stack", "deploy", "--stack", name))
+            done.set()
+
+        threading.Thread(target=deploy).start()
+        while not done.wait(0.002):  # describe as fast as a second deploy or a screen would
+            try:
+                cfn.describe_stacks(StackName=name)
+                cfn.list_stack_resources(StackName=name)
+            except Exception as exc:  # not created yet
+                assert "does not exist" in str(exc), exc
+        assert result[0].returncode == 0, result[0].stdout[-3000:]
+        assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"

@@ -23,6 +23,9 @@ from dlworkshop.sandbox.agent import Agent
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
 UNMODELLED = "The sandbox does not model this resource type; nothing was created for it."
+# moto's calls that read a stack's outputs or resources (and so may build them).
+READERS = ("describe_stacks", "describe_stack_resource", "describe_stack_resources",
+           "list_stack_resources")  # fmt: skip
 
 
 def _resources(stack: Any) -> list[tuple[str, str, Any]]:
@@ -93,15 +96,30 @@ class CloudFormationAgent(Agent):
         self.deletes = 0
         # moto checks the name, then builds the stack, then stores it: two creates at once
         # would both pass the check. AWS refuses the second (AlreadyExistsException).
-        self._creating = threading.Lock()
+        # Readers wait too: moto builds a resource the first time anything asks for it, so
+        # a describe_stacks during a create (its outputs name the log group) built the log
+        # group in the reader's thread, and the create then failed on "already exists".
+        self._creating = threading.RLock()
 
     def start(self) -> None:
         from moto.cloudformation.models import CloudFormationBackend
 
-        for name, wrapper in (("create_stack", self._create), ("delete_stack", self._delete)):
+        for name, wrapper in (("create_stack", self._create), ("delete_stack", self._delete),
+                              *((reader, self._after_creates) for reader in READERS)):  # fmt: skip
             original = getattr(CloudFormationBackend, name)
             self._originals[name] = original
             setattr(CloudFormationBackend, name, wrapper(original))
+
+    def _after_creates(self, original: Callable) -> Callable:
+        """A reader that waits for a create in progress to finish building its stack."""
+        agent = self
+
+        @functools.wraps(original)
+        def read(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            with agent._creating:
+                return original(backend, *args, **kwargs)
+
+        return read
 
     def stop(self) -> None:
         from moto.cloudformation.models import CloudFormationBackend
