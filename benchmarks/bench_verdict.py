@@ -28,10 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mobilenetv2-imagenet")
     args = parser.parse_args()
-    from PIL import ImageOps
-
     from dlworkshop.classifier import model as model_mod
-    from dlworkshop.classifier import preprocess
 
     classifier = model_mod.load(args.model)
     spec = classifier.spec
@@ -45,13 +42,9 @@ def main() -> None:
             first = classifier.probabilities(classifier.preprocess(data)[None])[0]
             one += time.perf_counter() - started
             started = time.perf_counter()
-            short = round(spec.input_size / spec.crop_fraction)
-            img = preprocess.resize_crop(preprocess.decode(data, short_side=2 * short),
-                                         spec.input_size, spec.crop_fraction)  # fmt: skip
-            views = [img, ImageOps.mirror(img)]
-            arrays = np.stack([preprocess.to_array(v, spec.scale, spec.mean, spec.std)
-                               for v in views])  # fmt: skip
-            both = classifier.probabilities(arrays)
+            array = classifier.preprocess(data)
+            # The mirror image is the same array read right to left (CHW: the last axis).
+            both = classifier.probabilities(np.stack([array, array[:, :, ::-1]]))
             two += time.perf_counter() - started
             rows[kind].append((first, both.mean(axis=0)))
             count += 1

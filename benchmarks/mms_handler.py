@@ -37,12 +37,7 @@ class _Model:
                                       static_alloc=True, static_shape=True)  # fmt: skip
         with open(os.path.join(model_dir, "imagenet_labels.txt")) as fh:
             labels = fh.read().splitlines()
-        self.judge = Judge.__new__(Judge)  # the same verdict, from the packed label file
-        self.judge.spec, self.judge.labels = self.spec, labels
-        cats = set(self.spec.cat_labels)
-        self.judge.cat_index = [i for i, name in enumerate(labels) if name in cats]
-        first, last = (labels.index(n) for n in self.spec.animal_labels)
-        self.judge.animals = slice(first, last + 1)
+        self.judge = Judge(self.spec, labels)  # the same verdict, from the packed labels
 
     def predict(self, bodies: list[bytes]) -> list[str]:
         import mxnet as mx

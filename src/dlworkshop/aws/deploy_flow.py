@@ -72,9 +72,8 @@ def deploy(
         if decided is None:
             return
         existing = decided
-    names = keypairs.list_names(ctx)
     name = params["KeyName"]
-    if public_key is not None and name in names:
+    if public_key is not None and name in keypairs.list_names(ctx):
         yield Log(f"A key pair called {name} already exists; using it rather than importing "
                   f"{public_key} again.")  # fmt: skip
         public_key = None

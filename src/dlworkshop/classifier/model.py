@@ -121,9 +121,9 @@ def model_input(spec: ModelSpec, data: bytes) -> np.ndarray:
 class Judge:
     """Labels and the cat verdict of one model: needs its label file, not MXNet."""
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, labels: list[str] | None = None) -> None:
         self.spec = spec
-        self.labels = _labels(spec)
+        self.labels = labels if labels is not None else _labels(spec)
         cats = set(spec.cat_labels)
         self.cat_index = [i for i, name in enumerate(self.labels) if name in cats]
         if len(self.cat_index) != len(cats):

@@ -161,13 +161,14 @@ class ResourceTree(Vertical):
         found = self.query(f"#{key}")
         if found:
             row = found.first(ResourceRow)
+            group = row.parent
         else:
             group = self._group(f"Nested stack {stack}" if stack else group_of(resource_type))
             row = ResourceRow(logical_id, resource_type, 0)
             row.id = key
             group.mount(row)
         row.set_status(status, reason)
-        for group in self.query(ResourceGroup):  # after the row is mounted and counted
+        if isinstance(group, ResourceGroup):  # once the row is mounted and can be counted
             group.call_after_refresh(group.refresh_title)
 
     def rows(self) -> list[ResourceRow]:
