@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from dlworkshop.sandbox import stack_cleanup
+from dlworkshop.sandbox import stack_cleanup, stack_tags
 from dlworkshop.sandbox.agent import Agent
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
@@ -150,6 +150,10 @@ class CloudFormationAgent(Agent):
                 agent._roll_back(backend, half_made[0], exc)
                 return half_made[0]
             agent._report_created(stack)
+            with contextlib.suppress(Exception):  # untagged is still a working stack
+                stack_tags.propagate(
+                    stack_cleanup.Clients(agent.runtime.client, stack.region_name),
+                    dict(stack.tags or {}), recorded(stack))
             agent.after_change()
             return stack
 

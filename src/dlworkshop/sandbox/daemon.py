@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, module="moto")
 
     from dlworkshop.sandbox import front
+    from dlworkshop.sandbox.account import AccountAgent
     from dlworkshop.sandbox.cloudformation import CloudFormationAgent
     from dlworkshop.sandbox.cloudwatch import CloudWatchLogsAgent
     from dlworkshop.sandbox.ecr import EcrAgent
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     instances = InstanceAgent(runtime, _docker_socket())
     agents.extend([
         CloudFormationAgent(runtime, after_change=instances.sync_now),
+        AccountAgent(runtime),
         EcrAgent(runtime),
         CloudWatchLogsAgent(runtime),
         instances,

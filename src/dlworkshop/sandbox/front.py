@@ -51,6 +51,12 @@ class Front:
                 return _reply(start_response, "403 Forbidden", refusal)
             if path == STATUS:
                 return _reply(start_response, "200 OK", self.status())
+        if "/pricing/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
+            # moto has no Price List API and would leave the client waiting for minutes; the
+            # sandbox has no market to quote, so it refuses at once (the estimate says so).
+            refusal = {"__type": "UnsupportedOperation",
+                       "message": "The sandbox has no AWS Price List API."}  # fmt: skip
+            return _reply(start_response, "400 Bad Request", refusal)
         return self.app(environ, start_response)
 
 
