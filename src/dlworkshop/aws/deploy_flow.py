@@ -67,6 +67,9 @@ def deploy(
                   "(8888) take plain HTTP from SourceCidr; the labs reach both through SSH "
                   "tunnels without it.", "warning")  # fmt: skip
     ops.check_region(ctx)  # before a key pair is created in the wrong place
+    from dlworkshop.aws import cost
+
+    yield cost.estimate(ctx, params)  # what this configuration costs, before it bills
     if existing is None:
         decided = yield from _decide(ctx, stack, ask)
         if decided is None:

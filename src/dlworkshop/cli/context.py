@@ -26,6 +26,19 @@ def resolve(args: argparse.Namespace, printer):
     return Context(target, loaded.state)
 
 
+def ask(question: str, args: argparse.Namespace) -> bool:
+    """Yes with --yes; else ask on a terminal (default no); never ask when not on one."""
+    import sys
+
+    if getattr(args, "yes", False):
+        return True
+    if getattr(args, "json", False) or not sys.stdin.isatty():
+        return False
+    from rich.prompt import Confirm
+
+    return Confirm.ask(question, default=False)
+
+
 def with_sandbox(args: argparse.Namespace, printer) -> Iterator[Event]:
     """Like `resolve`, starting the sandbox when it is the target and not running; yields
     log lines on the way and leaves the context in args._ctx."""

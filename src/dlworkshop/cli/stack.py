@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
 
-from dlworkshop.cli.context import with_sandbox
+from dlworkshop.cli.context import ask, with_sandbox
 from dlworkshop.errors import UserError
 from dlworkshop.events import Event, Failed, Log
 
@@ -51,16 +50,6 @@ def add_parsers(sub, parent: list) -> None:
     delete.add_argument("--yes", action="store_true", help="do not ask first")
 
 
-def _ask(question: str, args: argparse.Namespace) -> bool:
-    if args.yes:
-        return True
-    if args.json or not sys.stdin.isatty():
-        return False
-    from rich.prompt import Confirm
-
-    return Confirm.ask(question, default=False)
-
-
 def cmd_stack(args: argparse.Namespace, printer) -> Iterator[Event]:
     from dlworkshop.aws import stack as ops
 
@@ -75,13 +64,16 @@ def cmd_stack(args: argparse.Namespace, printer) -> Iterator[Event]:
                          "--stack NAME / --region REGION.")  # fmt: skip
             return
         yield ops.StackDone(name, description["StackStatus"], ops.outputs(description))
+        from dlworkshop.aws import cost
+
+        yield cost.stack_spent(ctx, description)
         cluster = ops.outputs(description).get("ClusterName")
         if cluster:
             expected = int(ops.parameters_of(description).get("InstanceCount") or 0)
             yield ops.ContainerInstances(cluster, expected, ops.container_instances(ctx, cluster))
         return
     if args.action == "delete":
-        if not _ask(f"Delete the stack {name} and everything in its buckets?", args):
+        if not ask(f"Delete the stack {name} and everything in its buckets?", args):
             yield Failed("Not deleted.", "Pass --yes to delete without being asked.")
             return
         yield from ops.delete(ctx, name)
@@ -110,11 +102,11 @@ def _deploy(args: argparse.Namespace, ctx, name: str) -> Iterator[Event]:
     default_key = f"{name}-imported" if public else (ctx.state.key_name or f"{name}-key")
     params.setdefault("KeyName", default_key)
 
-    def ask(question: str, yes: str, no: str) -> bool:
-        return _ask(question, args)
+    def asked(question: str, yes: str, no: str) -> bool:
+        return ask(question, args)
 
     def confirm(changes) -> bool:
-        return _ask(f"Apply these {len(changes.changes)} changes to {name}?", args)
+        return ask(f"Apply these {len(changes.changes)} changes to {name}?", args)
 
-    yield from deploy_flow.deploy(ctx, name, params, ask, args.existing or "reuse", public,
+    yield from deploy_flow.deploy(ctx, name, params, asked, args.existing or "reuse", public,
                                   confirm)  # fmt: skip
