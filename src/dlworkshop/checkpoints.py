@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,18 +42,22 @@ class Checkpoint:
     lab: str
     title: str
     check: CheckFn | str | None = None
+    # A cheap check that the claim still holds (the resource behind a pass is still there),
+    # run on start and on demand; None: the check itself is cheap enough.
+    recheck: CheckFn | str | None = None
 
     @property
     def available(self) -> bool:
         return self.check is not None
 
-    def resolve(self) -> CheckFn:
-        """The check function itself."""
-        if self.check is None:
+    def resolve(self, recheck: bool = False) -> CheckFn:
+        """The check function itself (or its cheap recheck)."""
+        check = (self.recheck or self.check) if recheck else self.check
+        if check is None:
             raise LookupError(f"checkpoint {self.id!r} has no check yet")
-        if callable(self.check):
-            return self.check
-        module, _, name = self.check.partition(":")
+        if callable(check):
+            return check
+        module, _, name = check.partition(":")
         return getattr(importlib.import_module(module), name)
 
 
@@ -81,10 +85,10 @@ def for_lab(lab_id: str) -> list[Checkpoint]:
     return [c for c in _REGISTRY.values() if c.lab == lab_id]
 
 
-def run(checkpoint: Checkpoint, ctx: Context) -> CheckResult:
+def run(checkpoint: Checkpoint, ctx: Context, recheck: bool = False) -> CheckResult:
     """Run a check; any exception becomes a failure whose reason says what went wrong."""
     try:
-        result = checkpoint.resolve()(ctx)
+        result = checkpoint.resolve(recheck)(ctx)
     except Exception as exc:  # a check must never crash its caller
         from dlworkshop.errors import explain
 
@@ -92,6 +96,26 @@ def run(checkpoint: Checkpoint, ctx: Context) -> CheckResult:
     if not isinstance(result, CheckResult):
         return CheckResult.fail(f"check returned {result!r}, not a CheckResult")
     return result
+
+
+def still_true(
+    ctx: Context, lab_ids: list[str] | None = None
+) -> Iterator[tuple[Checkpoint, CheckResult]]:
+    """Recheck every passed checkpoint (of these labs) cheaply; yields those that no longer
+    hold, for the caller to record (as "gone")."""
+    results = ctx.state.results(ctx.target.mode)
+    if not any(r.get("status") == "passed" for r in results.values()):
+        return
+    if not run(get("overview.credentials"), ctx).passed:
+        return  # cannot look: expired credentials say nothing about what exists
+    for cp in list(_REGISTRY.values()):
+        if lab_ids is not None and cp.lab not in lab_ids:
+            continue
+        if not cp.available or results.get(cp.id, {}).get("status") != "passed":
+            continue
+        result = run(cp, ctx, recheck=True)
+        if not result.passed:
+            yield cp, result
 
 
 # The checkpoints every lab will verify. A None check is one whose lab is not built yet:
@@ -123,26 +147,50 @@ for _cp in (
     ),
     Checkpoint("lab2.built", "lab2", "Image built", "dlworkshop.container.run:check_built"),
     Checkpoint(
-        "lab2.runs", "lab2", "The container runs MXNet", "dlworkshop.container.run:check_runs_mxnet"
+        "lab2.runs",
+        "lab2",
+        "The container runs MXNet",
+        "dlworkshop.container.run:check_runs_mxnet",
+        "dlworkshop.container.run:check_built",
     ),
     Checkpoint(
         "lab2.pushed", "lab2", "Image pushed to ECR", "dlworkshop.aws.registry:check_pushed"
     ),
-    Checkpoint("lab3.taskdef", "lab3", "Task definition registered",
-               "dlworkshop.aws.taskdef:check_registered"),
-    Checkpoint("lab3.running", "lab3", "The task runs on the cluster",
-               "dlworkshop.aws.tasks:check_running"),
-    Checkpoint("lab3.tunnel", "lab3", "SSH tunnel to the container instance is open",
-               "dlworkshop.remote.forwards:check_tunnel"),
-    Checkpoint("lab3.mesh", "lab3", "The instances can reach each other",
-               "dlworkshop.remote.instances:check_mesh"),
+    Checkpoint(
+        "lab3.taskdef",
+        "lab3",
+        "Task definition registered",
+        "dlworkshop.aws.taskdef:check_registered",
+    ),
+    Checkpoint(
+        "lab3.running", "lab3", "The task runs on the cluster", "dlworkshop.aws.tasks:check_running"
+    ),
+    Checkpoint(
+        "lab3.tunnel",
+        "lab3",
+        "SSH tunnel to the container instance is open",
+        "dlworkshop.remote.forwards:check_tunnel",
+    ),
+    Checkpoint(
+        "lab3.mesh",
+        "lab3",
+        "The instances can reach each other",
+        "dlworkshop.remote.instances:check_mesh",
+        "dlworkshop.aws.tasks:check_running",
+    ),
     Checkpoint(
         "lab4.cat",
         "lab4",
         "The endpoint classifies the sample cat as a cat",
         "dlworkshop.classifier.checks:check_sample_cat",
+        "dlworkshop.classifier.checks:check_serving",
     ),
-    Checkpoint("cleanup.empty", "cleanup", "Nothing is left running or billing"),
+    Checkpoint(
+        "cleanup.empty",
+        "cleanup",
+        "Nothing is left running or billing",
+        "dlworkshop.aws.cleanup:check_empty",
+    ),
     Checkpoint("appendix.gpu", "appendix", "MXNet runs on a GPU instance"),
     Checkpoint("appendix.mf", "appendix", "Matrix factorisation model trained"),
     Checkpoint("appendix.dist", "appendix", "Distributed training ran on both instances"),

@@ -27,27 +27,36 @@ class State:
     stack_name: str = DEFAULT_STACK
     key_path: str | None = None
     key_name: str | None = None
+    # Whether dlworkshop created (or imported) that key pair: only then may cleanup delete it.
+    key_created: bool = False
     current_lab: str | None = None
     # Labs the learner has opened: a lab's guide opens expanded only the first time.
     seen_labs: list[str] = field(default_factory=list)
-    # progress[mode][checkpoint id] = {"status": "passed"|"failed", "reason": str, "at": float}
+    # progress[mode][checkpoint id] = {"status": "passed"|"failed"|"gone", "reason": str,
+    # "at": float}
     progress: dict[str, dict[str, dict]] = field(default_factory=dict)
     # The running sandbox: {"pid", "endpoint", "started_at", "owner", "log"}.
     sandbox: dict | None = None
     # Other endpoints by name, e.g. "model_server": {"endpoint", "pid", "owner", ...}.
     services: dict[str, dict] = field(default_factory=dict)
+    # spend[stack] = {"created": epoch, "params": {...}, "deleted": epoch | None}: what a
+    # stack cost is still known after cleanup has deleted it.
+    spend: dict[str, dict] = field(default_factory=dict)
 
     def results(self, mode: str) -> dict[str, dict]:
         """Checkpoint records for one mode (sandbox progress never counts on real AWS)."""
         return self.progress.get(mode, {})
 
     def record(self, mode: str, checkpoint_id: str, passed: bool, reason: str = "") -> None:
-        """Remember one checkpoint's latest result."""
-        self.progress.setdefault(mode, {})[checkpoint_id] = {
-            "status": "passed" if passed else "failed",
-            "reason": reason,
-            "at": time.time(),
-        }
+        """Remember one checkpoint's latest result.
+
+        A pass that no longer holds is "gone", not "failed": the learner did the step, and
+        what it made was deleted since (cleanup, another terminal, an expired resource).
+        """
+        records = self.progress.setdefault(mode, {})
+        before = records.get(checkpoint_id, {}).get("status")
+        status = "passed" if passed else ("gone" if before in ("passed", "gone") else "failed")
+        records[checkpoint_id] = {"status": status, "reason": reason, "at": time.time()}
 
     def to_json(self) -> bytes:
         """Serialise for disk."""
@@ -82,6 +91,12 @@ class State:
             isinstance(v, dict) for v in state.services.values()
         ):
             raise ValueError("'services' is not a mapping of name to endpoint records")
+        if not isinstance(state.key_created, bool):
+            raise ValueError("'key_created' is not true or false")
+        if not isinstance(state.spend, dict) or not all(
+            isinstance(v, dict) for v in state.spend.values()
+        ):
+            raise ValueError("'spend' is not a mapping of stack to cost records")
         return state
 
 

@@ -63,10 +63,12 @@ class ProgressInfo(Event):
 
     def render_text(self) -> str:
         lines = [f"[bold]Progress[/] {self.passed} of {self.total} checkpoints passed"]
-        marks = {"passed": "[green]✔[/]", "failed": "[red]✘[/]"}
+        marks = {"passed": "[green]✔[/]", "failed": "[red]✘[/]", "gone": "[yellow]↺[/]"}
         for cp in self.checkpoints:
             mark = marks.get(cp["status"], "·")
             reason = f" — {cp['reason']}" if cp.get("reason") else ""
+            if cp["status"] == "gone":
+                reason = f" — was passed, now gone: {cp['reason']}"
             lines.append(f"  {mark} {cp['lab']}: {cp['title']}{reason}")
         return "\n".join(lines)
 
@@ -88,6 +90,17 @@ def report(ctx: Context) -> Iterator[Event]:
         except Exception as exc:  # report, never crash: this is a status command
             yield CredentialsInfo(False, message=explain(exc))
     yield StackInfo(ctx.state.stack_name, ctx.state.key_path)
+    if not t.is_sandbox or t.endpoint:
+        # A pass is a claim about the world: recheck each one cheaply before listing it.
+        from dlworkshop import state as state_store
+
+        for cp, result in checkpoints.still_true(ctx):
+
+            def gone(s: state_store.State, cp_id: str = cp.id, r=result) -> None:
+                s.record(t.mode, cp_id, r.passed, r.reason)
+
+            gone(ctx.state)
+            state_store.update(gone)
     results = ctx.state.results(t.mode)
     rows = []
     for lab in labs.LABS:

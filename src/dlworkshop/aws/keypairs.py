@@ -78,7 +78,9 @@ def choose(ctx: Context, name: str, public_key: Path | None = None) -> KeyPairRe
     key = import_public(ctx, name, public_key) if public_key else ensure(ctx, name)
 
     def remember(s: state_store.State) -> None:
-        s.key_name, s.key_path = key.name, key.path or s.key_path
+        # The same pair found again keeps its origin: created once, still ours to delete.
+        ours = key.created or (s.key_name == key.name and s.key_created)
+        s.key_name, s.key_path, s.key_created = key.name, key.path or s.key_path, ours
 
     remember(ctx.state)
     state_store.update(remember)

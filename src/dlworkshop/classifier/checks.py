@@ -49,3 +49,16 @@ def check_sample_cat(ctx: Context) -> CheckResult:
         return CheckResult.ok(f"{url} says cat ({body['cat_probability']:.1%})")
     top = body.get("top_k", [{}])[0].get("label", "?")
     return CheckResult.fail(f"{url} says the sample cat is not a cat (it saw: {top})")
+
+
+def check_serving(ctx: Context) -> CheckResult:
+    """Recheck: the endpoint that classified the cat still answers /ping."""
+    from dlworkshop.classifier.service import ping
+
+    try:
+        url = endpoint(ctx)
+    except UserError as exc:
+        return CheckResult.fail(str(exc))
+    if not ping(url, timeout=3.0):
+        return CheckResult.fail(f"the model server at {url} no longer answers")
+    return CheckResult.ok(f"{url} answers")

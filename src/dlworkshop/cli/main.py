@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dlworkshop import state as state_store
-from dlworkshop.cli import image, lab3, models, stack
+from dlworkshop.cli import cleanup, image, lab3, models, stack, workshop
 from dlworkshop.cli.context import resolve
 from dlworkshop.cli.output import Printer
 from dlworkshop.errors import explain
@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_parsers(sub, parent)
     image.add_parsers(sub, parent)
     lab3.add_parsers(sub, parent)
+    cleanup.add_parsers(sub, parent)
+    workshop.add_parsers(sub, parent)
     return parser
 
 
@@ -169,6 +171,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Iterator[Event]]] = 
     "logs": lab3.cmd_logs,
     "ssh": lab3.cmd_ssh,
     "mesh": lab3.cmd_mesh,
+    "cleanup": cleanup.cmd_cleanup,
+    "workshop": workshop.cmd_workshop,
 }
 
 

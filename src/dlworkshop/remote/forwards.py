@@ -98,9 +98,19 @@ def open_tunnel(ctx: Context, instance_id: str | None = None,
               "endpoint": urls.get(str(SERVE_PORT), "")}  # fmt: skip
     state_store.update(lambda s: s.services.__setitem__(NAME, record))
     ctx.state.services[NAME] = record
+    _HERE.append(tunnel)
     opened = TunnelOpen(instance.instance_id, f"{instance.public}:{instance.ssh_port}",
                         tunnel.fingerprint, tunnel.trusted_new_key is not None, urls)  # fmt: skip
     return tunnel, opened
+
+
+_HERE: list[Tunnel] = []  # the tunnels this process opened, so cleanup can close them
+
+
+def close_here() -> None:
+    """Close every tunnel this process opened (cleanup, from the app that holds them)."""
+    while _HERE:
+        _HERE.pop().close()
 
 
 def forget(pid: int | None = None) -> None:

@@ -192,6 +192,9 @@ class Tunnel:
         return conn is not None and not conn.is_closed()
 
     def close(self) -> None:
+        if getattr(self, "_closed", False):
+            return  # closed already (cleanup closes the tunnels of the process it runs in)
+        self._closed = True
         self._closing = True
         conn = getattr(self, "_conn", None)
         if conn is not None:

@@ -27,6 +27,7 @@ from dlworkshop import state as state_store
 from dlworkshop.checkpoints import CheckResult
 from dlworkshop.labs import BY_ID, LABS, lab_index
 from dlworkshop.target import DEFAULT_REGION, SANDBOX, Target
+from dlworkshop.tui.screens.cleanup import CleanupView
 from dlworkshop.tui.screens.confirm import Confirm
 from dlworkshop.tui.screens.help import HelpScreen
 from dlworkshop.tui.screens.lab import LabView
@@ -35,7 +36,7 @@ from dlworkshop.tui.screens.lab2 import Lab2View
 from dlworkshop.tui.screens.lab3 import Lab3View
 from dlworkshop.tui.screens.lab4 import Lab4View
 from dlworkshop.tui.screens.overview import ConnectionPanel, OverviewView
-from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, PENDING, RUNNING, UNBUILT
+from dlworkshop.tui.widgets.checkpoints import PASSED, PENDING, RUNNING, UNBUILT
 from dlworkshop.tui.widgets.nav import LabNav
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ VIEWS: dict[str, type[LabView]] = {
     "lab2": Lab2View,
     "lab3": Lab3View,
     "lab4": Lab4View,
+    "cleanup": CleanupView,
 }
 
 
@@ -237,6 +239,7 @@ class WorkshopApp(App[int]):
         self._set_subtitle(self.target.mode, self.target.region)
         self.query_one(ConnectionPanel).show_target(self.target)
         self.refresh_progress()
+        self.recheck_passes()
         for view in self.query(LabView):  # labs shown while connecting catch up now
             view.connected()
         target = self.target
@@ -412,14 +415,31 @@ class WorkshopApp(App[int]):
                 state_store.update(record)
             self.post_message(CheckDone(lab_id, cp.id, result))
 
+    @work(thread=True, group="recheck")
+    def recheck_passes(self, lab_ids: list[str] | None = None) -> None:
+        """Is every pass still true? Cheap rechecks; a pass whose resource is gone shows so."""
+        ctx = self.ctx
+        if ctx is None:
+            return
+        mode = ctx.target.mode
+        for cp, result in checkpoints.still_true(ctx, lab_ids):
+
+            def record(s: state_store.State, cp_id=cp.id, r=result) -> None:
+                s.record(mode, cp_id, r.passed, r.reason)
+
+            state_store.update(record)
+            self.post_message(CheckDone(cp.lab, cp.id, result))
+
     def on_check_done(self, message: CheckDone) -> None:
         result = message.result
-        if self.target is not None:
-            self.state.record(self.target.mode, message.checkpoint_id, result.passed, result.reason)
+        if self.target is None:
+            return
+        mode = self.target.mode
+        self.state.record(mode, message.checkpoint_id, result.passed, result.reason)
         if not self.view(message.lab_id).query("CheckpointList"):
             return  # the app is closing and its screens are gone; the worker saved the result
         row = self.view(message.lab_id).checkpoint_list.row(message.checkpoint_id)
-        row.show(PASSED if result.passed else FAILED, result.reason)
+        row.show(self.state.results(mode)[message.checkpoint_id]["status"], result.reason)
         self.refresh_progress()
 
     # ----- command palette -------------------------------------------------------------

@@ -24,6 +24,9 @@ class Host(Protocol):
     def run_checks(self, lab_id: str) -> None:
         """Run a lab's checkpoints (in workers)."""
 
+    def recheck_passes(self, lab_ids: list[str] | None = None) -> None:
+        """Recheck every pass cheaply (in a worker); those no longer true show as gone."""
+
     def remember(self, change: Callable[[State], None]) -> None:
         """Change the saved state (atomically) and the app's copy."""
 

@@ -79,6 +79,26 @@ class LabView(Vertical):
         for guide in self.query(Collapsible).filter(".guide-box"):
             guide.collapsed = False
 
+    def ask(self, question: str, yes: str, no: str) -> bool:
+        """Ask from a worker thread in a dialog, and wait for the answer."""
+        import threading
+
+        from dlworkshop.tui.screens.confirm import Confirm
+
+        answer: list[bool] = []
+        done = threading.Event()
+
+        def show() -> None:
+            def answered(result: bool | None) -> None:
+                answer.append(bool(result))
+                done.set()
+
+            self.app.push_screen(Confirm(question, yes, no), answered)
+
+        self.app.call_from_thread(show)
+        done.wait()
+        return answer[0]
+
     def run_suspended(self, line: list[str], env: dict[str, str] | None, banner: str) -> int | None:
         """Hand the terminal to `line` (a shell) and come back when it exits: its status,
         or None when this terminal cannot be handed over."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from rich.markup import escape
 from rich.text import Text
 from textual import on, work
@@ -56,6 +54,14 @@ class StackFinished(Message):
         self.ok = ok
 
 
+class CostShown(Message):
+    """The estimate for the form's configuration (and the spend so far, if deployed)."""
+
+    def __init__(self, serial: int, text: Text) -> None:
+        super().__init__()
+        self.serial, self.text = serial, text
+
+
 class Lab1View(LabView):
     """A form, a Deploy action, a live resource tree, then the outputs."""
 
@@ -88,6 +94,8 @@ class Lab1View(LabView):
                     yield Switch(False, id="l1-spot")
                     yield Label("GPU")
                     yield Switch(False, id="l1-gpu")
+                # What this configuration costs, updated as the type, count or Spot change.
+                yield Static("", id="l1-cost", classes="dim")
                 yield Label("Source CIDR (who may reach SSH)")
                 yield Input(id="l1-cidr", placeholder="detecting your address…")
                 yield Static("", id="l1-cidr-note", classes="dim")
@@ -115,12 +123,61 @@ class Lab1View(LabView):
         self._loaded = False
         self._defaults_ready = False
         self._deploy_when_ready = False
+        self._cost_serial = 0
+        self.update_cost()
 
     def on_show(self) -> None:
         if not self._loaded and self.host.target is not None:
             self._loaded = True
             self.query_one("#l1-region", Input).value = self.host.target.region
             self._load_defaults()
+            self.update_cost()
+
+    # ----- cost -----------------------------------------------------------------------
+    @on(Input.Changed, "#l1-type")
+    @on(Input.Changed, "#l1-count")
+    @on(Switch.Changed, "#l1-spot")
+    def update_cost(self, event: object = None) -> None:
+        """Estimate the form's configuration again (off the UI: prices may come from AWS)."""
+        self._cost_serial += 1
+        params = {
+            "InstanceType": self.query_one("#l1-type", Input).value.strip(),
+            "InstanceCount": self.query_one("#l1-count", Input).value.strip(),
+            "UseSpot": str(self.query_one("#l1-spot", Switch).value).lower(),
+        }
+        self._estimate(self._cost_serial, params)
+
+    @work(thread=True, group="lab1-cost")
+    def _estimate(self, serial: int, params: dict[str, str]) -> None:
+        from dlworkshop.aws import cost
+        from dlworkshop.aws import stack as ops
+
+        ctx = self.host.ctx
+        guess = cost.estimate(ctx, params)
+        text = Text()
+        if guess.per_hour <= 0:
+            text.append(f"No price known for {params['InstanceType'] or 'that type'}.")
+        else:
+            text.append(f"≈ ${guess.per_hour:.2f}/hour, ${guess.workshop:.2f} for a "
+                        f"{guess.hours:g}-hour workshop", style="bold")  # fmt: skip
+            text.append(f"\n{guess.source}")
+        if ctx is not None:
+            try:
+                description = ops.describe(ctx, self.query_one("#l1-stack", Input).value.strip()
+                                           or ctx.state.stack_name)  # fmt: skip
+                if description is not None:
+                    spent = cost.stack_spent(ctx, description)
+                    text.append(f"\nSpent so far ≈ ${spent.dollars:.2f} "
+                                f"({spent.hours:.1f} h)", style="bold")  # fmt: skip
+                    if spent.billed:
+                        text.append(f"\n{spent.billed}")
+            except Exception:  # no spend line is better than a wrong one
+                pass
+        self.post_message(CostShown(serial, text))
+
+    def on_cost_shown(self, message: CostShown) -> None:
+        if message.serial == self._cost_serial:  # an older estimate arriving late is dropped
+            self.query_one("#l1-cost", Static).update(message.text)
 
     def connected(self) -> None:
         if self.display:  # shown while the app was still connecting
@@ -274,24 +331,6 @@ class Lab1View(LabView):
             answered,
         )  # fmt: skip
 
-    def ask(self, question: str, yes: str, no: str) -> bool:
-        """Ask from a worker thread and wait for the answer."""
-        from dlworkshop.tui.screens.confirm import Confirm
-
-        answer: list[bool] = []
-        done = threading.Event()
-
-        def show() -> None:
-            def answered(result: bool | None) -> None:
-                answer.append(bool(result))
-                done.set()
-
-            self.app.push_screen(Confirm(question, yes, no), answered)
-
-        self.app.call_from_thread(show)
-        done.wait()
-        return answer[0]
-
     def _relay(self, events) -> None:
         """Post each event to the screen; any failure is shown, never raised."""
         from dlworkshop.errors import explain
@@ -346,7 +385,13 @@ class Lab1View(LabView):
     # ----- showing events -------------------------------------------------------------
     def on_stack_event(self, message: StackEvent) -> None:
         from dlworkshop.aws.keypairs import KeyPairReady
-        from dlworkshop.aws.stack import ChangeSet, ContainerInstances, StackDone, StackPlan
+        from dlworkshop.aws.stack import (
+            ChangeSet,
+            ContainerInstances,
+            StackDeleted,
+            StackDone,
+            StackPlan,
+        )
         from dlworkshop.aws.stack_events import FailureReason, ResourceEvent
         from dlworkshop.events import Failed, Log
 
@@ -366,6 +411,12 @@ class Lab1View(LabView):
             failure.update(f"{event.message}\n{event.hint}".strip())
             failure.display = True
             self.app.notify(event.message, title="Lab 1", severity="error", timeout=12)
+        elif isinstance(event, StackDeleted):
+            # Not a failure of the lab: the learner asked for it, and nothing is left.
+            self.query_one(ResourceTree).clear(f"The stack {event.stack} was deleted; "
+                                               "nothing of it is left.")  # fmt: skip
+            self.show_outputs({})
+            log.write(event.render_text())
         elif isinstance(event, StackDone):
             self.show_outputs(event.outputs)
             log.write(event.render_text().splitlines()[0])
@@ -375,5 +426,6 @@ class Lab1View(LabView):
             log.write(event.render_text())
 
     def on_stack_finished(self, message: StackFinished) -> None:
+        self.update_cost()  # the spend so far starts (or ends) with the stack
         self.host.refresh_subtitle()  # the stack this deploy made or reused
         self.host.run_checks(self.lab.id)  # a real check of what the deploy claims

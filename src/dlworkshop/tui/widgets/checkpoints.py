@@ -9,13 +9,16 @@ from textual.widgets import Static
 
 from dlworkshop.checkpoints import Checkpoint
 
-PENDING, RUNNING, PASSED, FAILED, UNBUILT = "pending", "running", "passed", "failed", "unbuilt"
+PENDING, RUNNING, PASSED, FAILED, UNBUILT, GONE = (
+    "pending", "running", "passed", "failed", "unbuilt", "gone")  # fmt: skip
 _LOOK = {
     PENDING: ("○", "", "pending"),
     RUNNING: ("◔", "bold yellow", "running…"),
     PASSED: ("✔", "bold green", "passed"),
     FAILED: ("✘", "bold red", "failed"),
     UNBUILT: ("·", "dim", "check not built yet"),
+    # Passed once, but what it made is gone since (deleted, stopped): not the learner's fault.
+    GONE: ("↺", "bold yellow", "was passed, now gone"),
 }
 
 

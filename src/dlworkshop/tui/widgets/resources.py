@@ -133,9 +133,10 @@ class ResourceTree(Vertical):
     def compose(self):
         yield Static("No deploy yet.", classes="dim resources-empty")
 
-    def clear(self) -> None:
+    def clear(self, message: str = "Starting…") -> None:
+        """Empty the tree, saying why (a deploy starting, a stack deleted)."""
         self.remove_children()
-        self.mount(Static("Starting…", classes="dim resources-empty"))
+        self.mount(Static(message, classes="dim resources-empty"))
 
     def _group(self, name: str) -> ResourceGroup:
         """The group, mounted in GROUPS order when it first gets a resource."""
