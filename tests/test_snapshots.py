@@ -123,6 +123,48 @@ def _press(key: str):
     return run_before
 
 
+async def _lab2_gone(pilot) -> None:
+    """Lab 2's passes after the stack (and its repository) was deleted: shown as gone."""
+    from dlworkshop import state as state_store
+    from dlworkshop.tui.widgets.checkpoints import CheckpointRow
+
+    app = pilot.app
+    await _connected(pilot)
+
+    def passed(s: state_store.State) -> None:
+        for cp in ("overview.credentials", "lab2.built", "lab2.pushed"):
+            s.record("sandbox", cp, True, "passed before")
+
+    passed(app.state)
+    state_store.update(passed)
+    await pilot.press("3")
+    app.recheck_passes(["lab2"])
+    row = app.query_one("#cp-lab2-pushed", CheckpointRow)
+    await wait_until(pilot, lambda: row.status == "gone")
+    await pilot.pause()
+
+
+async def _cleanup_done(pilot) -> None:
+    """A cleanup's log and its summary: one thing left, and what the workshop cost."""
+    from dlworkshop.aws.cleanup import CleanupStep, CleanupSummary, Leftover
+    from dlworkshop.tui.screens.cleanup import CleanupEvent, CleanupView
+
+    await _connected(pilot)
+    await pilot.press("6")
+    view = pilot.app.query_one(CleanupView)
+    left = Leftover("EC2 instance", "i-0abc", "terminate it (EC2 console, or `aws ec2 "
+                    "terminate-instances`)")  # fmt: skip
+    steps = [CleanupStep("ECS task", "1f2e3d4c", "stopped", "i-0abc"),
+             CleanupStep("stack", "dlworkshop", "deleted", "with its buckets"),
+             CleanupStep("key pair", "dlworkshop-key", "kept", "as asked"), left]  # fmt: skip
+    for event in steps:
+        view.on_cleanup_event(CleanupEvent(event))
+    view.on_cleanup_event(CleanupEvent(CleanupSummary(
+        "dlworkshop", False, [steps[0].to_dict(), steps[1].to_dict()], [left.to_dict()],
+        {"dollars": 0.75, "hours": 3.0, "source": "bundled us-east-1 prices of 2025-01"})))
+    await pilot.pause()
+
+
 LABS = {
     "overview": _overview,
     "lab1": _lab1,
@@ -131,7 +173,9 @@ LABS = {
     "lab2_pushed": _lab2_pushed,
     "lab4": _lab4,
     "lab4_verdict": _lab4_verdict,
+    "lab2_gone": _lab2_gone,
     "cleanup": _press("6"),
+    "cleanup_done": _cleanup_done,
     "appendix": _press("7"),
 }
 

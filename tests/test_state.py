@@ -77,3 +77,18 @@ def test_any_unreadable_state_is_moved_aside(home: Path) -> None:
     assert deep.warning and "nested too deeply" in deep.warning
     state_store.update(lambda s: setattr(s, "stack_name", "again"))
     assert state_store.load().state.stack_name == "again"
+
+
+def test_a_pass_that_no_longer_holds_is_gone_not_failed(home: Path) -> None:
+    s = state_store.State()
+    s.record("sandbox", "lab2.pushed", False, "no image")
+    assert s.results("sandbox")["lab2.pushed"]["status"] == "failed"  # never passed
+    s.record("sandbox", "lab2.pushed", True, "pushed")
+    s.record("sandbox", "lab2.pushed", False, "There is no stack called dlworkshop")
+    assert s.results("sandbox")["lab2.pushed"]["status"] == "gone"
+    s.record("sandbox", "lab2.pushed", False, "still none")
+    assert s.results("sandbox")["lab2.pushed"]["status"] == "gone"  # stays gone
+    s.record("sandbox", "lab2.pushed", True, "pushed again")
+    assert s.results("sandbox")["lab2.pushed"]["status"] == "passed"
+    state_store.save(s)
+    assert state_store.load().state.results("sandbox")["lab2.pushed"]["status"] == "passed"

@@ -296,6 +296,20 @@ def _stack(ctx: Context, found: Found, dry: bool, sleep) -> Iterator[Event]:
                           "log group, cluster and instances")  # fmt: skip
 
 
+def _log_group(ctx: Context, found: Found, dry: bool) -> Iterator[Event]:
+    """The log group once its stack is gone (a task's log driver can make it again, and a
+    stack deleted outside dlworkshop may leave it); while the stack exists, it owns it."""
+    if (found.description if dry else stack_ops.describe(ctx, found.stack)) is not None:
+        return
+    logs = ctx.client("logs")
+    groups = logs.describe_log_groups(logGroupNamePrefix=found.log_group)["logGroups"]
+    if not any(g["logGroupName"] == found.log_group for g in groups):
+        return
+    if not dry:
+        logs.delete_log_group(logGroupName=found.log_group)
+    yield CleanupStep("log group", found.log_group, WOULD if dry else DELETED)
+
+
 def _key(ctx: Context, ask: Ask, keep_key: bool, dry: bool) -> Iterator[Event]:
     name, path = _own_key(ctx)
     if name is None:
@@ -406,6 +420,22 @@ def _kind(arn: str) -> str:
     return f"{parts[2]}:{re.split('[/:]', resource)[0]}" if resource else parts[2]
 
 
+# Tagged resource kinds as the per-service listings (and the learner) name them.
+_NAMES = {"ec2:instance": "EC2 instance", "ecs:task-definition": "task definition",
+          "ecs:cluster": "ECS cluster", "logs:log-group": "log group",
+          "ecr:repository": "ECR repository"}  # fmt: skip
+
+
+def _named(arn: str) -> tuple[str, str]:
+    """(kind, name) of a tagged ARN, the same as a listing names that resource."""
+    kind = _kind(arn)
+    if arn.startswith("arn:aws:s3:::"):
+        return "S3 bucket", arn.split(":::", 1)[1]
+    if kind == "logs:log-group":
+        return "log group", arn.split(":log-group:", 1)[1].removesuffix(":*")
+    return _NAMES.get(kind, kind), arn.rsplit("/", 1)[-1] if kind in _NAMES else arn
+
+
 def _still_there(ctx: Context, arn: str) -> bool:
     """The tagging API also lists what was deleted a moment ago: look again, by kind."""
     kind = _kind(arn)
@@ -432,7 +462,8 @@ def _fix(kind: str, name: str) -> str:
     return {
         "stack": "run cleanup again; if it ends in DELETE_FAILED, the stack's events in the "
                  "CloudFormation console say which resource blocks it",
-        "ec2:instance": "terminate it (EC2 console, or `aws ec2 terminate-instances`)",
+        "EC2 instance": "terminate it (EC2 console, or `aws ec2 terminate-instances`)",
+        "S3 bucket": "empty and delete it in the S3 console",
         "key pair": "delete it in the EC2 console (Key pairs), or run cleanup again",
         "task definition": "deregister it (ECS console, Task definitions)",
         "log group": "delete it in the CloudWatch console (Log groups)",
@@ -462,7 +493,7 @@ def leftovers(ctx: Context, stack: str | None = None, keep_key: bool = False) ->
         add("stack", f"{stack} ({found.description['StackStatus']})")
     for arn in _tagged(ctx, stack):
         if _still_there(ctx, arn):
-            add(_kind(arn), arn)
+            add(*_named(arn))
     name, path = _own_key(ctx)
     if name and not keep_key and (_key_exists(ctx, name) or (path and path.exists())):
         add("key pair", name)
@@ -486,7 +517,7 @@ def leftovers(ctx: Context, stack: str | None = None, keep_key: bool = False) ->
     ])["Reservations"]  # fmt: skip
     for r in reservations:
         for i in r["Instances"]:
-            add("ec2:instance", i["InstanceId"])
+            add("EC2 instance", i["InstanceId"])
     bucket = staging_bucket(ctx)
     if _bucket_exists(ctx, bucket) and (_objects(ctx, bucket, f"{stack}/")
                                         or not _objects(ctx, bucket)):  # fmt: skip
@@ -568,6 +599,7 @@ def run(ctx: Context, ask: Ask, keep_key: bool = False, dry_run: bool = False,
         ("images in ECR", lambda: _ecr_images(ctx, found, dry_run)),
         ("buckets", lambda: _buckets(ctx, found, dry_run)),
         ("stack", lambda: _stack(ctx, found, dry_run, sleep)),
+        ("log group", lambda: _log_group(ctx, found, dry_run)),
         ("key pair", lambda: _key(ctx, ask, keep_key, dry_run)),
         ("template bucket", lambda: _staging(ctx, found.stack, dry_run)),
         ("local images", lambda: _local_images(ask, remove_images, dry_run)),

@@ -154,7 +154,7 @@ class CleanupView(LabView):
     def on_cleanup_event(self, message: CleanupEvent) -> None:
         from dlworkshop.aws.cleanup import CleanupSummary
         from dlworkshop.aws.stack_events import ResourceEvent
-        from dlworkshop.events import Failed
+        from dlworkshop.events import Failed, Log
 
         event = message.event
         log = self.query_one("#cu-log", RichLog)
@@ -165,7 +165,11 @@ class CleanupView(LabView):
             return
         if isinstance(event, Failed):
             self.app.notify(event.message, title="Cleanup", severity="error", timeout=12)
-        log.write(event.render_text())  # type: ignore[attr-defined]
+            log.write(Text(f"{event.message} {event.hint}".strip(), style="bold red"))
+        elif isinstance(event, Log):
+            log.write(Text(event.message, style="yellow" if event.level == "warning" else ""))
+        elif hasattr(event, "render_text"):
+            log.write(event.render_text())
 
     def show_summary(self, summary) -> None:
         text = Text()

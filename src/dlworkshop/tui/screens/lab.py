@@ -96,7 +96,9 @@ class LabView(Vertical):
             self.app.push_screen(Confirm(question, yes, no), answered)
 
         self.app.call_from_thread(show)
-        done.wait()
+        while not done.wait(0.5):
+            if not self.app.is_running:
+                return False  # the app closed with the question open: the answer is no
         return answer[0]
 
     def run_suspended(self, line: list[str], env: dict[str, str] | None, banner: str) -> int | None:

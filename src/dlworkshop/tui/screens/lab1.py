@@ -155,7 +155,7 @@ class Lab1View(LabView):
         ctx = self.host.ctx
         guess = cost.estimate(ctx, params)
         text = Text()
-        if guess.per_hour <= 0:
+        if guess.lines[0][1] <= 0:  # the instances: an unknown type has no price
             text.append(f"No price known for {params['InstanceType'] or 'that type'}.")
         else:
             text.append(f"≈ ${guess.per_hour:.2f}/hour, ${guess.workshop:.2f} for a "
