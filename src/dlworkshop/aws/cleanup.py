@@ -375,7 +375,11 @@ def _local_images(ask: Ask, remove: bool | None, dry: bool) -> Iterator[Event]:
     if not tags:
         return
     if dry:
-        yield CleanupStep("local images", ", ".join(tags), WOULD, "only if you say so")
+        if remove:
+            yield CleanupStep("local images", ", ".join(tags), WOULD)
+        else:
+            yield CleanupStep("local images", ", ".join(tags), KEPT,
+                              "they do not bill; removed only when asked")  # fmt: skip
         return
     wanted = remove if remove is not None else ask(
         f"Also remove the local images {', '.join(tags)}? They cost nothing, and building "

@@ -123,7 +123,9 @@ class CleanupView(LabView):
 
         keep = self.query_one("#cu-keep-key", Switch).value
         images = self.query_one("#cu-images", Switch).value
-        self._relay(cleanup.run(self.ctx, self.ask, keep, dry_run, images))
+        # The confirmation named the key pair already (or the switch keeps it): no second
+        # question; the local images follow their switch.
+        self._relay(cleanup.run(self.ctx, lambda *a: True, keep, dry_run, images))
 
     @work(thread=True, group="work-cleanup", exclusive=True)
     def _verify(self) -> None:
