@@ -37,7 +37,8 @@ def test_checks_given_as_paths_resolve() -> None:
     cp = checkpoints.get("overview.credentials")
     assert cp.available
     assert callable(cp.resolve())
-    assert not checkpoints.get("cleanup.empty").available
+    assert checkpoints.get("cleanup.empty").available
+    assert not checkpoints.get("appendix.gpu").available
 
 
 def test_run_reports_pass_fail_and_exceptions(ctx: Context) -> None:

@@ -79,11 +79,11 @@ async def test_labs_are_listed_and_unbuilt_labs_say_so(sandbox: dict) -> None:
             "Appendix",
         ):
             assert name in text
-        await pilot.press("6")
-        view = app.view("cleanup")
+        await pilot.press("7")
+        view = app.view("appendix")
         assert view.query(".not-built")
-        assert view.checkpoint_list.row("cleanup.empty").status == UNBUILT
-        for built in ("overview", "lab1", "lab2", "lab3", "lab4"):
+        assert view.checkpoint_list.row("appendix.gpu").status == UNBUILT
+        for built in ("overview", "lab1", "lab2", "lab3", "lab4", "cleanup"):
             assert not app.view(built).query(".not-built")
 
 

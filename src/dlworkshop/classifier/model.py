@@ -114,6 +114,10 @@ def model_input(spec: ModelSpec, data: bytes) -> np.ndarray:
     # itself changed five; benchmarks/README.md).
     short = round(spec.input_size / spec.crop_fraction)
     img = preprocess.decode(data, short_side=2 * short)
+    if spec.channels == 1:  # a greyscale model (trained on MNIST or Fashion-MNIST)
+        grey = preprocess.resize_crop(img, spec.input_size, spec.crop_fraction).convert("L")
+        arr = np.asarray(grey, dtype=np.float32)[None]
+        return (arr / np.float32(spec.scale) - np.float32(spec.mean[0])) / np.float32(spec.std[0])
     img = preprocess.resize_crop(img, spec.input_size, spec.crop_fraction)
     return preprocess.to_array(img, spec.scale, spec.mean, spec.std)
 
@@ -184,7 +188,7 @@ class Classifier:
         self.fused = fused and not gpu and fusion_available()
         if self.fused:
             size = spec.input_size
-            example = mx.nd.zeros((1, 3, size, size), ctx=self.ctx)
+            example = mx.nd.zeros((1, spec.channels, size, size), ctx=self.ctx)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 self.net.optimize_for(example, backend="MKLDNN", static_alloc=True,

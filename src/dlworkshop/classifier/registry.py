@@ -37,6 +37,7 @@ class ModelSpec:
     format: str  # "mxnet" (symbol + params) or "tflite" (converted to MXNet on fetch)
     assets: tuple[Asset, ...]
     input_size: int
+    channels: int = 3  # 1: greyscale (MNIST, Fashion-MNIST), resized to the input whole
     # Pixels are scaled by 1/scale, then normalised: (x/scale - mean) / std, per RGB channel.
     scale: float = 255.0
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dlworkshop import state as state_store
-from dlworkshop.cli import cleanup, image, lab3, models, stack, workshop
+from dlworkshop.cli import cleanup, image, lab3, models, stack, train, workshop
 from dlworkshop.cli.context import resolve
 from dlworkshop.cli.output import Printer
 from dlworkshop.errors import explain
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab3.add_parsers(sub, parent)
     cleanup.add_parsers(sub, parent)
     workshop.add_parsers(sub, parent)
+    train.add_parsers(sub, parent)
     return parser
 
 
@@ -173,6 +174,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Iterator[Event]]] = 
     "mesh": lab3.cmd_mesh,
     "cleanup": cleanup.cmd_cleanup,
     "workshop": workshop.cmd_workshop,
+    "train": train.cmd_train,
 }
 
 

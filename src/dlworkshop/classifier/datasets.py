@@ -1,0 +1,133 @@
+"""Training sets: Fashion-MNIST from Debian's package offline; MNIST and CIFAR-10 online."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dlworkshop.classifier.fetch import Asset, fetch
+from dlworkshop.errors import UserError
+from dlworkshop.paths import cache_dir
+
+# Debian's dataset-fashion-mnist ships the four IDX files here.
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+FASHION_LABELS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                  "Sneaker", "Bag", "Ankle boot")  # fmt: skip
+DIGITS = tuple(str(d) for d in range(10))
+CIFAR10_LABELS = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                  "ship", "truck")  # fmt: skip
+IDX = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+       "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")  # fmt: skip
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist"
+MNIST = (
+    Asset(IDX[0], f"{MNIST_URL}/{IDX[0]}",
+          "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
+    Asset(IDX[1], f"{MNIST_URL}/{IDX[1]}",
+          "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
+    Asset(IDX[2], f"{MNIST_URL}/{IDX[2]}",
+          "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
+    Asset(IDX[3], f"{MNIST_URL}/{IDX[3]}",
+          "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+)  # fmt: skip
+CIFAR10 = Asset("cifar-10-python.tar.gz",
+                "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                170498071)  # fmt: skip
+NAMES = ("fashion-mnist", "mnist", "cifar10")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images as uint8 NCHW arrays, labels as int32, and the class names."""
+
+    name: str
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    labels: tuple[str, ...]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image."""
+        c, h, w = self.train_x.shape[1:]
+        return c, h, w
+
+
+def _idx(path: Path) -> np.ndarray:
+    """An IDX file (gzip): the magic number says the dimensions; the data is uint8."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
+        raise UserError(f"{path} is not an IDX file of unsigned bytes.")
+    dims = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * dims)
+    if data.size != int(np.prod(shape)):
+        raise UserError(f"{path} is cut short: {data.size} bytes for shape {shape}.")
+    return data.reshape(shape)
+
+
+def _from_idx(name: str, folder: Path, labels: tuple[str, ...]) -> Dataset:
+    train_x, train_y, test_x, test_y = (_idx(folder / f) for f in IDX)
+    return Dataset(name, train_x[:, None], train_y.astype(np.int32), test_x[:, None],
+                   test_y.astype(np.int32), labels)  # fmt: skip
+
+
+def _offline(name: str, exc: Exception) -> UserError:
+    return UserError(f"{name} is downloaded from its public URL, and that failed ({exc}). "
+                     "Offline, train on fashion-mnist (Debian's dataset-fashion-mnist).")
+
+
+def load(name: str) -> Dataset:
+    """One of NAMES, with a clear message when it cannot be had."""
+    if name == "fashion-mnist":
+        if not all((DEBIAN_FASHION / f).exists() for f in IDX):
+            raise UserError(f"Fashion-MNIST is not in {DEBIAN_FASHION}: install Debian's "
+                            "package (apt-get install dataset-fashion-mnist; `./workshop "
+                            "setup` does).")  # fmt: skip
+        return _from_idx(name, DEBIAN_FASHION, FASHION_LABELS)
+    folder = cache_dir() / "datasets" / name
+    if name == "mnist":
+        try:
+            for asset in MNIST:
+                fetch(asset, folder)
+        except UserError as exc:
+            raise _offline(name, exc) from None
+        return _from_idx(name, folder, DIGITS)
+    if name == "cifar10":
+        try:
+            fetch(CIFAR10, folder)
+        except UserError as exc:
+            raise _offline(name, exc) from None
+        return _cifar(folder / CIFAR10.name)
+    raise UserError(f"There is no dataset called {name!r}: pick one of {', '.join(NAMES)}.")
+
+
+def _cifar(archive: Path) -> Dataset:
+    parts: dict[str, list] = {"train": [], "test": []}
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            base = Path(member.name).name
+            which = "train" if base.startswith("data_batch") else (
+                "test" if base == "test_batch" else None)  # fmt: skip
+            if which is None:
+                continue
+            f = tar.extractfile(member)
+            assert f is not None
+            # The archive's own format (pickled dicts of arrays), from a checksummed file.
+            batch = pickle.load(f, encoding="bytes")
+            parts[which].append(batch)
+
+    def stack(batches: list) -> tuple[np.ndarray, np.ndarray]:
+        x = np.concatenate([b[b"data"] for b in batches]).reshape(-1, 3, 32, 32)
+        y = np.concatenate([np.asarray(b[b"labels"], np.int32) for b in batches])
+        return x, y
+
+    (train_x, train_y), (test_x, test_y) = stack(parts["train"]), stack(parts["test"])
+    return Dataset("cifar10", train_x, train_y, test_x, test_y, CIFAR10_LABELS)
