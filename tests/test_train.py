@@ -1,0 +1,104 @@
+"""Training: bad options refused clearly, a short real run exported whole and classified
+with, and a failed export leaving nothing that looks complete."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS, needs_photos
+from helpers import json_lines, run_cli
+
+from dlworkshop.classifier import datasets, registry
+from dlworkshop.classifier.train import Options, TrainDone, train
+from dlworkshop.errors import UserError
+
+needs_fashion = pytest.mark.skipif(not datasets.DEBIAN_FASHION.is_dir(),
+                                   reason="Debian's dataset-fashion-mnist is not installed")
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ({"epochs": 0}, "--epochs must be at least 1"),
+    ({"batch_size": 0}, "--batch-size must be at least 1"),
+    ({"lr": -1.0}, "--lr must be above 0"),
+    ({"dataset": "imagenet"}, "no dataset called 'imagenet'"),
+    ({"network": "vgg"}, "no network called 'vgg'"),
+])  # fmt: skip
+def test_bad_options_are_refused_before_anything_loads(option: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        next(train(Options(**option)))
+
+
+def test_the_cli_says_what_is_wrong() -> None:
+    out = run_cli("--json", "train", "--epochs", "0")
+    assert out.returncode == 1 and "--epochs must be at least 1" in out.stdout
+    out = run_cli("train", "--dataset", "imagenet")
+    assert out.returncode == 2 and "invalid choice" in out.stderr  # argparse's own
+    out = run_cli("--json", "train", "--out", "s3://nowhere/x")
+    assert out.returncode == 1 and "ECS training job" in out.stdout
+
+
+def test_a_missing_debian_dataset_says_how_to_get_it(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION", tmp_path / "none")
+    with pytest.raises(UserError, match="apt-get install dataset-fashion-mnist"):
+        datasets.load("fashion-mnist")
+
+
+def test_a_truncated_idx_file_is_named(tmp_path: Path) -> None:
+    import gzip
+
+    bad = tmp_path / "x.gz"
+    bad.write_bytes(gzip.compress(b"\0\0\x08\x01\0\0\0\x09abc"))
+    with pytest.raises(UserError, match="cut short"):
+        datasets._idx(bad)
+
+
+@needs_fashion
+@needs_photos
+def test_a_short_run_is_exported_whole_and_classifies(home: Path) -> None:
+    events = list(train(Options(network="mlp", epochs=1)))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "train_started" and kinds[-1] == "train_done" and "epoch_done" in kinds
+    done = events[-1]
+    assert isinstance(done, TrainDone) and done.test_accuracy > 0.8
+    folder = Path(done.path)
+    assert {p.name for p in folder.iterdir()} == {
+        "model-symbol.json", "model-0000.params", "dlworkshop-model.json", "metrics.json"}
+    spec = registry.get(done.model)
+    assert spec.channels == 1 and spec.labels == datasets.FASHION_LABELS
+    from dlworkshop.classifier import model
+
+    result = model.load(done.model).predict([(PHOTOS / "skimage_chelsea.png").read_bytes()])
+    assert result[0].top_k[0].label in datasets.FASHION_LABELS and not result[0].is_cat
+    out = run_cli("--json", "models", "list")
+    assert done.model in out.stdout
+
+
+@needs_fashion
+def test_a_failed_export_leaves_nothing_that_looks_complete(home: Path, monkeypatch) -> None:
+    from mxnet.gluon import HybridBlock
+
+    def full(self, path, epoch=0, remove_amp_cast=True):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    root = registry.trained_dir()
+    before = set(root.iterdir()) if root.exists() else set()
+    known = set(registry.trained_models())
+    monkeypatch.setattr(HybridBlock, "export", full)
+    with pytest.raises(UserError, match="No space left on device"):
+        list(train(Options(network="mlp", epochs=1)))
+    assert set(root.iterdir()) == before  # not even a partial folder
+    assert set(registry.trained_models()) == known
+
+
+@needs_fashion
+def test_progress_and_epochs_arrive_as_json_lines() -> None:
+    out = run_cli("--json", "train", "--network", "mlp", "--epochs", "2", timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    events = json_lines(out.stdout)
+    epochs = [e for e in events if e["type"] == "epoch_done"]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    assert epochs[1]["val_accuracy"] >= epochs[0]["val_accuracy"] - 0.02
+    assert all(e["samples_per_s"] > 0 and e["eta_s"] >= 0 for e in epochs)
+    assert events[-1]["type"] == "train_done"
