@@ -102,3 +102,41 @@ def test_progress_and_epochs_arrive_as_json_lines() -> None:
     assert epochs[1]["val_accuracy"] >= epochs[0]["val_accuracy"] - 0.02
     assert all(e["samples_per_s"] > 0 and e["eta_s"] >= 0 for e in epochs)
     assert events[-1]["type"] == "train_done"
+
+
+@pytest.mark.slow
+@needs_fashion
+@needs_photos
+def test_a_trained_model_is_served_through_the_management_api(home: Path) -> None:
+    import httpx
+
+    from dlworkshop.classifier import service
+
+    done = list(train(Options(network="mlp", epochs=1)))[-1]
+    info, started = service.start(owner="tests")
+    try:
+        assert started and info.management
+        service.register(info, done.model)  # no restart
+        listed = httpx.get(f"{info.management}/models").json()["models"]
+        assert {m["modelName"] for m in listed} == {registry.DEFAULT_MODEL, done.model}
+        photo = (PHOTOS / "skimage_chelsea.png").read_bytes()
+        answer = httpx.post(f"{info.endpoint}/predictions/{done.model}", content=photo,
+                            timeout=60).json()  # fmt: skip
+        assert answer["model"] == done.model and answer["is_cat"] is False
+        assert answer["top_k"][0]["label"] in datasets.FASHION_LABELS
+        # The default model kept serving all along.
+        cat = httpx.post(f"{info.endpoint}/predictions/{registry.DEFAULT_MODEL}",
+                         content=photo, timeout=60).json()  # fmt: skip
+        assert cat["is_cat"] is True
+        # Registering twice is a conflict, an unknown model a 404, and the last model stays.
+        service.register(info, done.model)
+        unknown = httpx.post(f"{info.management}/models", params={"url": "no-such-model"})
+        assert unknown.status_code == 404 and "no-such-model" in unknown.json()["message"]
+        gone = httpx.delete(f"{info.management}/models/{done.model}", timeout=60)
+        assert gone.status_code == 200, gone.text
+        after = httpx.post(f"{info.endpoint}/predictions/{done.model}", content=photo)
+        assert after.status_code == 404
+        last = httpx.delete(f"{info.management}/models/{registry.DEFAULT_MODEL}")
+        assert last.status_code == 409
+    finally:
+        service.stop(info)

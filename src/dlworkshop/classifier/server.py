@@ -12,6 +12,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -22,6 +23,7 @@ from dlworkshop.classifier import model as model_mod
 from dlworkshop.classifier.openapi import spec as openapi_spec
 from dlworkshop.classifier.preprocess import BadImage, ImageTooLarge, probe
 from dlworkshop.classifier.workers import Overloaded, Pool, WorkerLost
+from dlworkshop.errors import UserError
 
 MAX_BODY = 20 * 1024 * 1024
 
@@ -127,23 +129,46 @@ def create_app(settings: Settings | None = None) -> Starlette:
     pools: dict[str, Pool] = {}
     judges: dict[str, model_mod.Judge] = {}
 
+    changing = asyncio.Lock()  # one registration at a time
+
+    async def register(name: str) -> None:
+        """Load a model into workers of its own and serve it (at start, or at run time)."""
+        async with changing:
+            if name in pools:
+                raise HTTPError(409, "ConflictStatusException",
+                                f"Model {name} is already registered.")  # fmt: skip
+            try:
+                spec = model_mod.registry.get(name)
+            except UserError as exc:
+                raise HTTPError(404, "ModelNotFoundException", str(exc)) from None
+            loop = asyncio.get_running_loop()
+            # Fetched and converted once here, before the workers load it side by side.
+            await loop.run_in_executor(None, model_mod.prepare, spec)
+            judge = model_mod.Judge(spec)
+            pool = Pool(name, settings.worker_count(), settings.batch_size,
+                        settings.max_batch_delay_ms / 1000, settings.queue_limit(),
+                        settings.gpu)  # fmt: skip
+            await pool.start()
+            judges[name], pools[name] = judge, pool
+
+    async def unregister(name: str) -> None:
+        async with changing:
+            pool = service(name)
+            if len(pools) == 1:
+                raise HTTPError(409, "ConflictStatusException",
+                                f"{name} is the only model served; register another first.")
+            del pools[name]
+            judges.pop(name, None)
+            await pool.stop()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        loop = asyncio.get_running_loop()
         try:
             for name in settings.models:
-                spec = model_mod.registry.get(name)
-                # Fetched and converted once here, before the workers load it side by side.
-                await loop.run_in_executor(None, model_mod.prepare, spec)
-                judges[name] = model_mod.Judge(spec)
-                pool = Pool(name, settings.worker_count(), settings.batch_size,
-                            settings.max_batch_delay_ms / 1000, settings.queue_limit(),
-                            settings.gpu)  # fmt: skip
-                pools[name] = pool
-                await pool.start()
+                await register(name)
             yield
         finally:
-            for pool in pools.values():
+            for pool in list(pools.values()):
                 await pool.stop()
 
     def service(name: str) -> Pool:
@@ -236,7 +261,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def server_error(request: Request, exc: Exception) -> JSONResponse:
         return HTTPError(500, "InternalServerError", f"{type(exc).__name__}: {exc}").response()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/ping", ping, methods=["GET"]),
             Route("/models", list_models, methods=["GET"]),
@@ -247,20 +272,73 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_allowed, 500: server_error},
     )
+    app.state.register, app.state.unregister = register, unregister
+    app.state.models = lambda: list(pools)
+    return app
 
 
-def serve(host: str, port: int, settings: Settings, log_level: str = "info") -> None:
+def management_app(inference: Starlette) -> Starlette:
+    """TorchServe's management API on its own port: list, register and unregister models
+    at run time (`POST /models?url=NAME`, `DELETE /models/{name}`)."""
+
+    async def listed(request: Request) -> JSONResponse:
+        return JSONResponse({"models": [{"modelName": n, "modelUrl": f"{n}.mar"}
+                                        for n in inference.state.models()]})  # fmt: skip
+
+    async def register(request: Request) -> JSONResponse:
+        url = request.query_params.get("url", "")
+        # TorchServe takes a .mar URL; here a model name (built-in, trained or gluon:NAME).
+        name = url.removesuffix(".mar").rsplit("/", 1)[-1]
+        if not name:
+            raise HTTPError(400, "BadRequestException", "Parameter url is required.")
+        await inference.state.register(name)
+        return JSONResponse({"status": f'Model "{name}" Version: 1.0 registered with '
+                             "its workers"})  # fmt: skip
+
+    async def unregister(request: Request) -> JSONResponse:
+        name = request.path_params["model_name"]
+        await inference.state.unregister(name)
+        return JSONResponse({"status": f'Model "{name}" unregistered'})
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPError)
+        return exc.response()
+
+    return Starlette(routes=[
+        Route("/models", listed, methods=["GET"]),
+        Route("/models", register, methods=["POST"]),
+        Route("/models/{model_name}", unregister, methods=["DELETE"]),
+    ], exception_handlers={HTTPError: http_error})  # fmt: skip
+
+
+def serve(host: str, port: int, settings: Settings, log_level: str = "info",
+          management_port: int = 0) -> None:  # fmt: skip
     """Run the server until interrupted."""
     import uvicorn
 
     from dlworkshop.classifier.http_protocol import with_header_timeout
 
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=log_level == "debug",
-        timeout_graceful_shutdown=5,
-        http=with_header_timeout(settings.header_timeout),
-    )
+    app = create_app(settings)
+    common: dict[str, Any] = {
+        "host": host, "log_level": log_level, "access_log": log_level == "debug",
+        "timeout_graceful_shutdown": 5, "http": with_header_timeout(settings.header_timeout)}
+    if not management_port:
+        uvicorn.run(app, port=port, **common)
+        return
+    inference = uvicorn.Server(uvicorn.Config(app, port=port, **common))
+    management = uvicorn.Server(uvicorn.Config(management_app(app), port=management_port,
+                                               lifespan="off", **common))  # fmt: skip
+
+    async def both() -> None:
+        task = asyncio.create_task(inference.serve())
+        while not inference.started and not task.done():
+            await asyncio.sleep(0.05)  # the models load first: then the management port
+        if not task.done():
+            management_task = asyncio.create_task(management.serve())
+            await task
+            management.should_exit = True
+            await management_task
+        else:
+            await task
+
+    asyncio.run(both())

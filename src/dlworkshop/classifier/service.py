@@ -27,10 +27,12 @@ class ServerInfo:
     pid: int | None
     owner: str
     model: str
+    management: str = ""  # the management API's URL (register and unregister models)
 
     def to_record(self) -> dict:
         return {"endpoint": self.endpoint, "pid": self.pid, "owner": self.owner,
-                "model": self.model, "started_at": time.time()}  # fmt: skip
+                "model": self.model, "management": self.management,
+                "started_at": time.time()}  # fmt: skip
 
 
 def ping(endpoint: str, timeout: float = 2.0) -> bool:
@@ -50,7 +52,7 @@ def current() -> ServerInfo | None:
         return None
     pid = int(record["pid"])
     info = ServerInfo(record["endpoint"], pid, record.get("owner", "?"),
-                      record.get("model", DEFAULT_MODEL))  # fmt: skip
+                      record.get("model", DEFAULT_MODEL), record.get("management", ""))  # fmt: skip
     if processes.is_ours(pid, MARKER) and ping(info.endpoint):
         return info
     return None
@@ -61,12 +63,13 @@ def start(owner: str = "tui", model: str = DEFAULT_MODEL) -> tuple[ServerInfo, b
     running = current()
     if running:
         return running, False
-    port = processes.free_port()
+    port, management = processes.free_port(), processes.free_port()
     log_path = ensure_private_dir(config_dir()) / "model-server.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dlworkshop", "serve", "--host", "127.0.0.1",
              "--port", str(port), "--model", model, "--log-level", "warning",
+             "--management-port", str(management),
              "--owner-pid", str(os.getpid())],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=dict(os.environ),
             start_new_session=True,
@@ -80,7 +83,7 @@ def start(owner: str = "tui", model: str = DEFAULT_MODEL) -> tuple[ServerInfo, b
             processes.terminate(proc.pid, MARKER)
             raise UserError(f"The model server did not start in time; see {log_path}.")
         time.sleep(0.2)
-    info = ServerInfo(endpoint, proc.pid, owner, model)
+    info = ServerInfo(endpoint, proc.pid, owner, model, f"http://127.0.0.1:{management}")
     state_store.update(lambda s: s.services.__setitem__(NAME, info.to_record()))
     return info, True
 
@@ -99,3 +102,15 @@ def stop(only: ServerInfo | None = None) -> bool:
 
         state_store.update(forget)
     return stopped
+
+
+def register(info: ServerInfo, model: str) -> None:
+    """Serve `model` too, through the running server's management API (no restart)."""
+    import httpx
+
+    answer = httpx.post(f"{info.management}/models", params={"url": model}, timeout=300)
+    if answer.status_code == 409:
+        return  # served already
+    if answer.status_code != 200:
+        message = answer.json().get("message", answer.text) if answer.content else answer.text
+        raise UserError(f"The model server would not load {model}: {message}")

@@ -50,8 +50,9 @@ def _serve(conn: Connection, model: str, gpu: bool, threads: int) -> None:
 
     try:
         classifier = model_mod.load(model, gpu)
-        size = classifier.spec.input_size
-        classifier.probabilities(np.zeros((1, 3, size, size), np.float32))  # warm up
+        spec = classifier.spec
+        warm = np.zeros((1, spec.channels, spec.input_size, spec.input_size), np.float32)
+        classifier.probabilities(warm)  # the first pass allocates: not on a learner's clock
     except Exception as exc:  # the parent reports it; a worker has no one else to tell
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return

@@ -102,6 +102,9 @@ def add_parsers(sub, parent: list) -> None:
                        "and stalled connections are closed (default 10)")  # fmt: skip
     serve.add_argument("--body-timeout", type=float, default=30.0,
                        help="seconds a body may take before a 408 (default 30)")  # fmt: skip
+    serve.add_argument("--management-port", type=int, default=0,
+                       help="also serve TorchServe's management API here (list, register "
+                       "and unregister models at run time; 8081 in TorchServe); default off")
     serve.add_argument("--gpu", action="store_true")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--owner-pid", type=int, help=argparse.SUPPRESS)  # exit with this PID
@@ -189,4 +192,7 @@ def cmd_serve(args: argparse.Namespace, printer) -> Iterator[Event]:
 
         # Started by the app: stop cleanly (SIGTERM) once the app is gone.
         exit_with(args.owner_pid, lambda: os.kill(os.getpid(), signal.SIGTERM))
-    server.serve(args.host, args.port, settings, args.log_level)
+    if args.management_port:
+        yield Log(f"Management API on http://{args.host}:{args.management_port} "
+                  "(POST /models?url=NAME, DELETE /models/NAME)")
+    server.serve(args.host, args.port, settings, args.log_level, args.management_port)
