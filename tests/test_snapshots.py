@@ -144,6 +144,30 @@ async def _lab2_gone(pilot) -> None:
     await pilot.pause()
 
 
+async def _lab4_training(pilot) -> None:
+    """Lab 4's Train part after three epochs of a run (events as the process sends them)."""
+    from textual.widgets import Collapsible
+
+    from dlworkshop.tui.widgets.training import TrainLine, TrainPanel
+
+    await _lab4(pilot)
+    pilot.app.query_one("#l4-train-box", Collapsible).collapsed = False
+    panel = pilot.app.query_one(TrainPanel)
+    panel.on_train_line(TrainLine({"type": "train_started", "network": "lenet",
+                                   "dataset": "fashion-mnist", "train_samples": 60000,
+                                   "threads": 2}))  # fmt: skip
+    for epoch, (loss, acc) in enumerate(((0.52, 0.86), (0.33, 0.88), (0.29, 0.895)), 1):
+        panel.on_train_line(TrainLine({"type": "epoch_done", "epoch": epoch, "epochs": 5,
+                                       "loss": loss, "val_accuracy": acc,
+                                       "samples_per_s": 4100.0, "eta_s": 30.0}))  # fmt: skip
+    panel.on_train_line(TrainLine({"type": "train_progress", "epoch": 4, "epochs": 5,
+                                   "batch": 400, "batches": 937, "loss": 0.27,
+                                   "samples_per_s": 4100.0, "eta_s": 23.0}))  # fmt: skip
+    await pilot.pause()
+    pilot.app.query_one("#l4-train-box").scroll_visible(animate=False)
+    await pilot.pause()
+
+
 async def _cleanup_done(pilot) -> None:
     """A cleanup's log and its summary: one thing left, and what the workshop cost."""
     from dlworkshop.aws.cleanup import CleanupStep, CleanupSummary, Leftover
@@ -173,6 +197,7 @@ LABS = {
     "lab2_pushed": _lab2_pushed,
     "lab4": _lab4,
     "lab4_verdict": _lab4_verdict,
+    "lab4_training": _lab4_training,
     "lab2_gone": _lab2_gone,
     "cleanup": _press("6"),
     "cleanup_done": _cleanup_done,

@@ -140,3 +140,55 @@ def test_a_trained_model_is_served_through_the_management_api(home: Path) -> Non
         assert last.status_code == 409
     finally:
         service.stop(info)
+
+
+@pytest.mark.slow
+@needs_fashion
+@needs_photos
+async def test_the_lab4_train_part_plots_each_epoch_serves_and_stops(sandbox: dict) -> None:
+    from conftest import wait_until
+    from textual.widgets import DataTable, Input, Select
+    from textual_plotext import PlotextPlot
+
+    from dlworkshop.tui.app import WorkshopApp
+    from dlworkshop.tui.widgets.training import TrainPanel
+
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.ctx is not None)
+        await pilot.press("5")
+        view = app.view("lab4")
+        await wait_until(pilot, lambda: view.endpoint is not None, 180)  # the local server
+        panel = app.query_one(TrainPanel)
+        app.query_one("#tr-network", Select).value = "mlp"
+        app.query_one("#tr-epochs", Input).value = "2"
+        app.set_focus(None)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: len(panel.epochs) == 1, 120)
+        assert app.query_one(PlotextPlot).display  # drawn after the first epoch
+        await wait_until(pilot, lambda: len(panel.epochs) == 2, 120)
+        await wait_until(pilot, lambda: not panel.running and "Trained" in
+                         str(app.query_one("#tr-status").render()), 60)  # fmt: skip
+        table = app.query_one("#tr-runs", DataTable)
+        newest = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        assert newest.startswith("mlp-fashion-mnist-")
+        await pilot.press("m")
+        await wait_until(pilot, lambda: view.model == newest, 120)
+        await pilot.press("s")  # the sample cat, through the trained model: no cat class
+        await wait_until(pilot, lambda: bool(view.results), 60)
+        verdict = view.results[0][0]
+        assert verdict.model == newest and not verdict.is_cat
+
+        # Stop really stops: the process ends and nothing is exported.
+        before = set(registry.trained_models())
+        app.query_one("#tr-network", Select).value = "lenet"
+        app.query_one("#tr-epochs", Input).value = "5"
+        await pilot.press("t")
+        await wait_until(pilot, lambda: panel.running and "Epoch 1/5" in
+                         str(app.query_one("#tr-status").render()), 120)  # fmt: skip
+        proc = panel.proc
+        await pilot.press("o")
+        await wait_until(pilot, lambda: "Stopped" in str(app.query_one("#tr-status").render()),
+                         30)  # fmt: skip
+        assert proc is not None and proc.poll() is not None
+        assert set(registry.trained_models()) == before

@@ -159,6 +159,8 @@ def trained_models() -> dict[str, ModelSpec]:
     root = trained_dir()
     if root.is_dir():
         for meta in sorted(root.glob(f"*/{TRAINED_META}")):
+            if meta.parent.name.startswith("."):
+                continue  # an export still being written (or cut short): not a model yet
             try:
                 spec = ModelSpec.from_dict(json.loads(meta.read_text()))
             except (ValueError, TypeError, KeyError):

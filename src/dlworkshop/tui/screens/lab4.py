@@ -24,9 +24,11 @@ from textual.widgets import (
 from textual.worker import get_current_worker
 
 from dlworkshop import checkpoints
+from dlworkshop.classifier.registry import DEFAULT_MODEL
 from dlworkshop.tui.screens.lab import LabAction, LabView
 from dlworkshop.tui.widgets.checkpoints import CheckpointList
 from dlworkshop.tui.widgets.photo import PhotoPreview
+from dlworkshop.tui.widgets.training import ServeTrained, TrainPanel
 from dlworkshop.tui.widgets.verdict import TopK, Verdict
 
 if TYPE_CHECKING:
@@ -73,11 +75,18 @@ class Lab4View(LabView):
     """Pick photos, classify them through the endpoint, and see the verdict."""
 
     built = True
-    KEYS = (("c", "classify_typed", "Classify"), ("s", "classify_sample", "Sample cat"))
+    KEYS = (
+        ("c", "classify_typed", "Classify"),
+        ("s", "classify_sample", "Sample cat"),
+        ("t", "start_training", "Train"),
+        ("o", "stop_training", "Stop training", False),
+        ("m", "serve_trained", "Serve the trained model", False),
+    )
 
     def __init__(self, lab) -> None:
         super().__init__(lab)
         self.endpoint: str | None = None
+        self.model = DEFAULT_MODEL  # the served model that classifies (a trained one, once served)
         self.results: list = []
         self._server_requested = False
 
@@ -100,6 +109,8 @@ class Lab4View(LabView):
                     yield Input(placeholder="~/cat.jpg", id="l4-source", compact=True)
                     yield Button("Classify (c)", id="l4-classify", variant="primary",
                                  compact=True)  # fmt: skip
+                with Collapsible(title="Train a model", collapsed=True, id="l4-train-box"):
+                    yield TrainPanel(id="l4-train")
                 yield PhotoTree(photos_dir() or Path.home(), id="l4-tree")
             with VerticalScroll(classes="l4-result"):
                 yield Verdict("Pick a photo to classify.", id="l4-verdict", classes="verdict")
@@ -200,6 +211,48 @@ class Lab4View(LabView):
         record = {"endpoint": value}
         self.host.remember(lambda s: s.services.__setitem__("classify_endpoint", record))
 
+    # ----- training -------------------------------------------------------------------
+    def start_training(self) -> None:
+        """Open the Train part and start a run with its options."""
+        box = self.query_one("#l4-train-box", Collapsible)
+        box.collapsed = False
+        self.query_one(TrainPanel).start()
+        self.call_after_refresh(box.scroll_visible)
+
+    def stop_training(self) -> None:
+        self.query_one(TrainPanel).stop()
+
+    def serve_trained(self) -> None:
+        self.query_one("#l4-train-box", Collapsible).collapsed = False
+        self.query_one(TrainPanel).serve_selected()
+
+    def on_serve_trained(self, message: ServeTrained) -> None:
+        self._register(message.model)
+
+    @work(thread=True, group="work-lab4-serve", exclusive=True)
+    def _register(self, model: str) -> None:
+        from dlworkshop.classifier import service
+        from dlworkshop.errors import explain
+
+        running = service.current()
+        if running is None or not running.management or running.endpoint != self.endpoint:
+            self.app.call_from_thread(
+                self.app.notify, "Only the local model server this app started can load a "
+                "model at run time; elsewhere run `dlworkshop serve --model NAME`.",
+                title="Serve", severity="warning")  # fmt: skip
+            return
+        self.app.call_from_thread(self.query_one("#l4-server", Static).update,
+                                  f"Loading {model} into the model server…")  # fmt: skip
+        try:
+            service.register(running, model)
+        except Exception as exc:
+            self.app.call_from_thread(self.app.notify, explain(exc), title="Serve",
+                                      severity="error")  # fmt: skip
+            return
+        self.model = model
+        self.app.call_from_thread(self.set_endpoint, running.endpoint,
+                                  f"classifying with {model}")  # fmt: skip
+
     # ----- classifying ----------------------------------------------------------------
     @on(Input.Submitted, "#l4-source")
     @on(Button.Pressed, "#l4-classify")
@@ -240,8 +293,9 @@ class Lab4View(LabView):
     @work(thread=True, group="work-lab4", exclusive=True)
     def _classify(self, sources: list[str], endpoint: str) -> None:
         from dlworkshop.classifier import classify, preprocess
-        from dlworkshop.classifier.registry import DEFAULT_MODEL
         from dlworkshop.tui.widgets.photo import thumbnail
+
+        model = self.model
 
         worker = get_current_worker()
         if SAMPLE in sources:
@@ -271,7 +325,7 @@ class Lab4View(LabView):
                 except Exception as exc:
                     event = classify.ClassifyError(source, classify.error_text(exc))
                 else:
-                    event = classify.post_image(client, endpoint, DEFAULT_MODEL, source, data)
+                    event = classify.post_image(client, endpoint, model, source, data)
                     if isinstance(event, classify.Classified):
                         # The verdict matters; a photo that will not draw does not.
                         with contextlib.suppress(Exception):
