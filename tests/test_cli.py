@@ -101,7 +101,7 @@ def test_sandbox_start_status_stop_leaves_nothing_running() -> None:
     assert status["running"] and status["endpoint"] == endpoint
     details = shown[-1]
     assert details["type"] == "sandbox_details" and details["instances"] == []
-    assert {a["name"] for a in details["agents"]} == {"cloudformation", "ecr", "logs",
+    assert {a["name"] for a in details["agents"]} == {"cloudformation", "account", "ecr", "logs",
                                                       "instances", "tasks"}  # fmt: skip
 
     ok = run_cli("--sandbox", "--json", "status")

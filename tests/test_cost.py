@@ -46,7 +46,7 @@ def test_the_sandbox_has_no_market_and_says_so_quickly(sandbox: dict) -> None:
     start = time.monotonic()
     for spot in ("false", "true"):
         guess = cost.estimate(ctx, params(spot=spot))
-        assert "the price APIs did not answer" in guess.source
+        assert guess.source.startswith("bundled us-east-1 prices")
     assert time.monotonic() - start < 10  # refused at once, not after a read timeout
 
 

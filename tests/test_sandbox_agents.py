@@ -87,7 +87,7 @@ def test_moto_api_is_closed_to_a_plain_client_and_hands_out_no_key(sandbox: dict
         assert b"PRIVATE KEY" not in refused.value.read()
     # The sandbox's own client has the secret; describe_key_pairs never had key material.
     status = lifecycle.status(lifecycle.SandboxInfo.from_record(sandbox))
-    assert {a["name"] for a in status["agents"]} == {"cloudformation", "ecr", "logs",
+    assert {a["name"] for a in status["agents"]} == {"cloudformation", "account", "ecr", "logs",
                                                       "instances", "tasks"}  # fmt: skip
     assert "KeyMaterial" not in ec2.describe_key_pairs(KeyNames=["front-probe"])["KeyPairs"][0]
 

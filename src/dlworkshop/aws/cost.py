@@ -145,8 +145,8 @@ def instance_price(ctx: Context | None, config: Config) -> Prices:
         if bundled is None:
             live = Prices(0.0, f"no price known for {config.instance_type}")
         else:
-            live = Prices(bundled["spot" if config.spot else "on_demand"],
-                          f"{fallback}; the price APIs did not answer")  # fmt: skip
+            # Worded as when there is no connection at all: the table is the source.
+            live = Prices(bundled["spot" if config.spot else "on_demand"], fallback)
     _LIVE[key] = live  # a failure too: asking again on every keystroke would only wait again
     return live
 
