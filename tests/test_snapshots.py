@@ -42,6 +42,12 @@ async def _lab1(pilot) -> None:
     await wait_until(pilot, lambda: view._defaults_ready)
     view.query_one("#l1-cidr-note").update("your public IP, from the sandbox")
     assert view.query_one("#l1-cidr", Input).value == "127.0.0.1/32"
+    # The session's sandbox may hold a "dlworkshop" stack from another test, whose spend
+    # Lab 1 would show: the snapshots look at a name no test deploys.
+    view.query_one("#l1-stack", Input).value = "snapshot"
+    view.update_cost()
+    await wait_until(pilot, lambda: "/hour" in str(view.query_one("#l1-cost").render()))
+    await pilot.pause(0.3)
 
 
 def _guide_read(view) -> None:
