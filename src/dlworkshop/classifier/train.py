@@ -9,10 +9,12 @@ updates every parameter in one aggregated call.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +23,11 @@ from typing import Any
 from dlworkshop.errors import UserError
 from dlworkshop.events import Event
 
-NETWORKS = ("mlp", "lenet", "resnet20")
-DEFAULTS: dict[str, Any] = {"dataset": "fashion-mnist", "network": "lenet", "epochs": 5,
+NETWORKS = ("cnn", "lenet", "mlp", "resnet20")
+DEFAULTS: dict[str, Any] = {"dataset": "fashion-mnist", "network": "cnn", "epochs": 5,
                             "batch_size": 64, "lr": 0.05}  # fmt: skip
 REPORT_EVERY = 0.5  # seconds between progress events (each one waits for the engine)
+IN_FLIGHT = 4  # batches queued in MXNet's engine ahead of the one finishing
 
 
 @dataclass(frozen=True)
@@ -126,9 +129,10 @@ class TrainDone(Event):
 
 
 def default_threads(network: str) -> int:
-    """One OpenMP thread for the tiny MLP (a second one halves its speed here), every core
-    for the convolutional networks (a second thread helps LeNet)."""
-    return 1 if network == "mlp" else (os.cpu_count() or 1)
+    """One OpenMP thread: measured here, a second one slows the MLP (by half) and LeNet
+    too (2,480 -> 1,880 samples/s for ours, 2,540 -> 1,990 for the reference script);
+    ResNet-20's larger convolutions may gain from every core."""
+    return (os.cpu_count() or 1) if network == "resnet20" else 1
 
 
 def set_threads(network: str) -> int:
@@ -148,11 +152,14 @@ def build_network(name: str, classes: int):
         net.add(nn.Flatten(), nn.Dense(128, activation="relu"), nn.Dense(64, activation="relu"),
                 nn.Dense(classes))  # fmt: skip
         return net
-    if name == "lenet":
+    if name in ("lenet", "cnn"):
+        # "lenet" is the reference's (tanh); "cnn", the default, is the same shape with ReLU:
+        # with the cosine schedule, 0.907 on Fashion-MNIST in 5 epochs (lenet 0.888 without).
+        act = "tanh" if name == "lenet" else "relu"
         net = nn.HybridSequential()
-        net.add(nn.Conv2D(20, 5, activation="tanh"), nn.MaxPool2D(2, 2),
-                nn.Conv2D(50, 5, activation="tanh"), nn.MaxPool2D(2, 2),
-                nn.Flatten(), nn.Dense(500, activation="tanh"), nn.Dense(classes))  # fmt: skip
+        net.add(nn.Conv2D(20, 5, activation=act), nn.MaxPool2D(2, 2),
+                nn.Conv2D(50, 5, activation=act), nn.MaxPool2D(2, 2),
+                nn.Flatten(), nn.Dense(500, activation=act), nn.Dense(classes))  # fmt: skip
         return net
     from mxnet.gluon.model_zoo.vision.resnet import BasicBlockV1
 
@@ -236,11 +243,15 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
     epoch_seconds: list[float] = []
     history: list[dict] = []
     for epoch in range(1, options.epochs + 1):
+        # Cosine decay from lr over the run: the last epochs settle instead of bouncing.
+        trainer.set_learning_rate(options.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1)
+                                                                   / options.epochs)))
         order = rng.permutation(n)
         x_all = nd.array(data.train_x[order], ctx=ctx, dtype="float32") / 255
         y_all = nd.array(data.train_y[order], ctx=ctx, dtype="float32")
         loss_sum, correct = nd.zeros((1,), ctx=ctx), nd.zeros((1,), ctx=ctx)
         epoch_start = last_report = time.monotonic()
+        in_flight: deque = deque()
         for b in range(batches):
             if stop():
                 raise UserError("Training stopped; nothing was exported.")
@@ -252,6 +263,11 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
             trainer.step(batch)
             loss_sum += loss.sum()
             correct += (out.argmax(axis=1) == y).sum()
+            # A few batches queued ahead keep the engine busy; without a bound the loop
+            # queued a whole epoch in half a second, and progress (and Stop) came at its end.
+            in_flight.append(loss)
+            if len(in_flight) > IN_FLIGHT:
+                in_flight.popleft().wait_to_read()
             now = time.monotonic()
             if now - last_report >= REPORT_EVERY:
                 last_report = now

@@ -1,10 +1,10 @@
 """Lab 4's Train part: options, Start and Stop, progress, a live plot, and past runs.
 
 Training runs in a child process (`dlworkshop --json train`), read line by line in a
-worker thread: MXNet's thread count must be set before it loads (one for an MLP, every
-core for LeNet), its work never competes with the UI for the GIL, and Stop really stops
-it (the process is terminated; an export is written aside and renamed, so a stopped run
-leaves nothing that looks complete).
+worker thread: MXNet's thread count must be set before it loads, its work never
+competes with the UI for the GIL, and Stop really stops it (the process is terminated;
+an export is written aside and renamed, so a stopped run leaves nothing that looks
+complete).
 """
 
 from __future__ import annotations
