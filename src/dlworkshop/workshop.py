@@ -166,7 +166,18 @@ def _lab3(run: Run) -> Iterator[Event]:
 
 
 def _lab4(run: Run) -> Iterator[Event]:
-    yield Log("Classifying the sample cat through the SSH tunnel, on the cluster.")
+    from dlworkshop.classifier.train import Options, TrainProgress, train
+
+    yield Log("Training one short epoch (the MLP on Fashion-MNIST), then classifying the "
+              "sample cat through the SSH tunnel, on the cluster.")  # fmt: skip
+    try:
+        for event in train(Options(network="mlp", epochs=1)):
+            if not isinstance(event, TrainProgress):
+                yield event
+    except Exception as exc:
+        from dlworkshop.errors import explain
+
+        raise Stop(f"Training failed: {explain(exc)}") from None
 
 
 def _cleanup(run: Run) -> Iterator[Event]:
