@@ -150,18 +150,6 @@ def _images(ctx: Context, repository: str) -> list[dict]:
         raise
 
 
-def _objects(ctx: Context, bucket: str, prefix: str = "") -> list[dict]:
-    s3 = ctx.client("s3")
-    try:
-        pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
-        return [{"Key": v["Key"], "VersionId": v["VersionId"]} for page in pages
-                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]  # fmt: skip
-    except Exception as exc:
-        if _code(exc) in ("NoSuchBucket", "404"):
-            return []
-        raise
-
-
 def _bucket_exists(ctx: Context, bucket: str) -> bool:
     try:
         ctx.client("s3").head_bucket(Bucket=bucket)
@@ -269,14 +257,11 @@ def _ecr_images(ctx: Context, found: Found, dry: bool) -> Iterator[Event]:
 
 def _buckets(ctx: Context, found: Found, dry: bool) -> Iterator[Event]:
     for bucket in found.buckets:
-        objects = _objects(ctx, bucket)
+        objects = stack_ops.object_versions(ctx, bucket)
         if not objects:
             continue
         if not dry:
-            s3 = ctx.client("s3")
-            for start in range(0, len(objects), 1000):
-                s3.delete_objects(Bucket=bucket,
-                                  Delete={"Objects": objects[start:start + 1000]})  # fmt: skip
+            stack_ops.delete_objects(ctx, bucket, objects)
         yield CleanupStep("S3 objects", bucket, WOULD if dry else EMPTIED,
                           f"{len(objects)} object version(s) and delete markers")  # fmt: skip
 
@@ -344,20 +329,19 @@ def _staging(ctx: Context, stack: str, dry: bool) -> Iterator[Event]:
     bucket = staging_bucket(ctx)
     if not _bucket_exists(ctx, bucket):
         return
-    mine = _objects(ctx, bucket, f"{stack}/")
-    others = [o for o in _objects(ctx, bucket) if not o["Key"].startswith(f"{stack}/")]
+    mine = stack_ops.object_versions(ctx, bucket, f"{stack}/")
+    others = [o for o in stack_ops.object_versions(ctx, bucket)
+              if not o["Key"].startswith(f"{stack}/")]  # fmt: skip
     if dry:
         yield CleanupStep("template bucket", bucket, WOULD,
                           "its objects of this stack" if others else "")  # fmt: skip
         return
-    s3 = ctx.client("s3")
-    for start in range(0, len(mine), 1000):
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": mine[start:start + 1000]})
+    stack_ops.delete_objects(ctx, bucket, mine)
     if others:
         yield CleanupStep("template bucket", bucket, KEPT,
                           f"emptied of {stack}'s templates; other stacks' remain")  # fmt: skip
         return
-    s3.delete_bucket(Bucket=bucket)
+    ctx.client("s3").delete_bucket(Bucket=bucket)
     yield CleanupStep("template bucket", bucket, DELETED)
 
 
@@ -523,8 +507,8 @@ def leftovers(ctx: Context, stack: str | None = None, keep_key: bool = False) ->
         for i in r["Instances"]:
             add("EC2 instance", i["InstanceId"])
     bucket = staging_bucket(ctx)
-    if _bucket_exists(ctx, bucket) and (_objects(ctx, bucket, f"{stack}/")
-                                        or not _objects(ctx, bucket)):  # fmt: skip
+    if _bucket_exists(ctx, bucket) and (stack_ops.object_versions(ctx, bucket, f"{stack}/")
+                                        or not stack_ops.object_versions(ctx, bucket)):  # fmt: skip
         add("template bucket", bucket)
     tunnel = forwards.current(ctx)
     if tunnel:

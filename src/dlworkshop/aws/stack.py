@@ -356,24 +356,33 @@ def _finish(ctx: Context, stack: str, sleep, first_failure: str = "") -> Iterato
 
 
 # ---- deleting ------------------------------------------------------------------------
-def _empty_bucket(ctx: Context, bucket: str) -> int:
-    """Delete every object (and version) so CloudFormation can delete the bucket."""
-    s3 = ctx.client("s3")
+def object_versions(ctx: Context, bucket: str, prefix: str = "") -> list[dict]:
+    """Every object version and delete marker (under `prefix`); none if there is no bucket."""
     from botocore.exceptions import ClientError
 
-    removed = 0
+    s3 = ctx.client("s3")
     try:
-        pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket)
-        for page in pages:
-            versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
-            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]
-            for start in range(0, len(doomed), 1000):
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start : start + 1000]})
-            removed += len(doomed)
+        pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
+        return [{"Key": v["Key"], "VersionId": v["VersionId"]} for page in pages
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]  # fmt: skip
     except ClientError as exc:
         if "NoSuchBucket" not in str(exc):
             raise
-    return removed
+        return []
+
+
+def delete_objects(ctx: Context, bucket: str, objects: list[dict]) -> None:
+    """Delete object versions, a thousand per call (S3's limit)."""
+    for start in range(0, len(objects), 1000):
+        ctx.client("s3").delete_objects(Bucket=bucket,
+                                        Delete={"Objects": objects[start:start + 1000]})
+
+
+def _empty_bucket(ctx: Context, bucket: str) -> int:
+    """Delete every object (and version) so CloudFormation can delete the bucket."""
+    doomed = object_versions(ctx, bucket)
+    delete_objects(ctx, bucket, doomed)
+    return len(doomed)
 
 
 def delete(

@@ -26,6 +26,19 @@ def resolve(args: argparse.Namespace, printer):
     return Context(target, loaded.state)
 
 
+def template_params(items: list[str]) -> dict[str, str]:
+    """--param KEY=VALUE options as a dict (a value may itself hold "=")."""
+    from dlworkshop.errors import UserError
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--param takes KEY=VALUE, not {item!r}.")
+        params[key] = value
+    return params
+
+
 def ask(question: str, args: argparse.Namespace) -> bool:
     """Yes with --yes; else ask on a terminal (default no); never ask when not on one."""
     import sys

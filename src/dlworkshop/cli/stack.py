@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
-from dlworkshop.cli.context import ask, with_sandbox
+from dlworkshop.cli.context import ask, template_params, with_sandbox
 from dlworkshop.errors import UserError
 from dlworkshop.events import Event, Failed, Log
 
@@ -86,12 +86,7 @@ def _deploy(args: argparse.Namespace, ctx, name: str) -> Iterator[Event]:
 
     from dlworkshop.aws import deploy_flow, network
 
-    params = {}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--param takes KEY=VALUE, not {item!r}.")
-        params[key] = value
+    params = template_params(args.param)
     if "SourceCidr" not in params:
         cidr, how = network.default_source_cidr(ctx)
         if cidr is None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
-from dlworkshop.cli.context import with_sandbox
-from dlworkshop.errors import UserError
+from dlworkshop.cli.context import template_params, with_sandbox
 from dlworkshop.events import Event
 
 
@@ -29,12 +28,7 @@ def cmd_workshop(args: argparse.Namespace, printer) -> Iterator[Event]:
     from dlworkshop.cli.cleanup import stop_own_sandbox
     from dlworkshop.workshop import WorkshopSummary, run
 
-    params = {}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--param takes KEY=VALUE, not {item!r}.")
-        params[key] = value
+    params = template_params(args.param)
     yield from with_sandbox(args, printer)
     summary = None
     for event in run(args._ctx, params, args.keep, args.from_lab):
