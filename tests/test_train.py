@@ -73,6 +73,14 @@ def test_a_short_run_is_exported_whole_and_classifies(home: Path) -> None:
     assert result[0].top_k[0].label in datasets.FASHION_LABELS and not result[0].is_cat
     out = run_cli("--json", "models", "list")
     assert done.model in out.stdout
+    # Also by the run's id, and from a copy of its folder anywhere (what --out writes).
+    assert registry.get(done.run_id).name == done.model
+    import shutil
+
+    copy = home / "elsewhere" / "my-model"
+    shutil.copytree(folder, copy)
+    moved = model.load(str(copy)).predict([(PHOTOS / "skimage_chelsea.png").read_bytes()])
+    assert moved[0].top_k[0].label == result[0].top_k[0].label
 
 
 @needs_fashion

@@ -41,7 +41,9 @@ class Prediction:
 
 
 def model_dir(spec: ModelSpec) -> Path:
-    """The cache folder of one model."""
+    """The cache folder of one model (or the folder a trained model was loaded from)."""
+    if spec.extra.get("path"):
+        return Path(spec.extra["path"])
     if spec.name in registry.trained_models():
         return registry.trained_dir() / spec.name
     return registry.models_dir() / spec.name.replace(":", "_")

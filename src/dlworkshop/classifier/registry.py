@@ -181,9 +181,21 @@ def get(name: str) -> ModelSpec:
         return models[name]
     if name.startswith("gluon:"):
         return gluon_zoo_spec(name.removeprefix("gluon:"))
+    folder = Path(name).expanduser()
+    if (folder / TRAINED_META).is_file():  # a trained model's folder, copied anywhere
+        try:
+            spec = ModelSpec.from_dict(json.loads((folder / TRAINED_META).read_text()))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UserError(f"{folder / TRAINED_META} is not a model's metadata: {exc}") from None
+        return ModelSpec.from_dict({**spec.to_dict(), "name": name,
+                                    "extra": {**spec.extra, "path": str(folder.resolve())}})
+    by_run = [n for n in trained_models() if n.endswith(f"-{name}")]
+    if len(by_run) == 1:  # a training run's id names its model
+        return models[by_run[0]]
     raise UserError(
         f"There is no model called {name!r}. Known models: {', '.join(models)}; "
-        "or gluon:NAME for a Gluon model-zoo network (needs internet)."
+        "or gluon:NAME for a Gluon model-zoo network (needs internet), a training run's "
+        "id, or the folder of a trained model."
     )
 
 
