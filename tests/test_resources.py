@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conftest import wait_until
 from textual.app import App, ComposeResult
 
 from dlworkshop.tui.widgets.resources import ResourceGroup, ResourceTree, group_of
@@ -34,6 +35,9 @@ async def test_groups_come_in_order_count_what_is_done_and_show_failures() -> No
         groups = list(tree.query(ResourceGroup))
         assert [g.group for g in groups] == ["Stack", "Network", "Storage", "Compute",
                                              "Nested stack Subnets"]  # fmt: skip
+        # Each title counts its rows after they are mounted (a refresh later): under load
+        # one pause was not always enough (CI).
+        await wait_until(pilot, lambda: all("/" in str(g.border_title) for g in groups))
         titles = {g.group: str(g.border_title) for g in groups}
         assert "1/1" in titles["Network"] and "0/1" in titles["Compute"]
         assert "0/1, 1 failed" in titles["Storage"]
