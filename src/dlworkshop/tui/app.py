@@ -236,18 +236,21 @@ class WorkshopApp(App[int]):
             self.state.sandbox = message.sandbox
         self.ctx = Context(self.target, self.state)
         self._link_ready.set()
-        self._set_subtitle(self.target.mode, self.target.region)
-        self.query_one(ConnectionPanel).show_target(self.target)
-        self.refresh_progress()
-        self.recheck_passes()
-        for view in self.query(LabView):  # labs shown while connecting catch up now
-            view.connected()
         target = self.target
 
         def chosen(s: state_store.State) -> None:
             s.mode, s.profile, s.region = target.mode, target.profile, target.region
 
         self.remember(chosen)
+        self._set_subtitle(self.target.mode, self.target.region)
+        panels = self.query(ConnectionPanel)
+        if not panels:
+            return  # the app is closing and its screens are gone; nothing left to show
+        panels.first().show_target(self.target)
+        self.refresh_progress()
+        self.recheck_passes()
+        for view in self.query(LabView):  # labs shown while connecting catch up now
+            view.connected()
 
     def switch_region(self, region: str) -> None:
         """Work in another region from now on (the header and the saved state follow)."""
