@@ -59,6 +59,45 @@ def group_of(ctx: Context) -> str:
     return stack_ops.outputs(description)["LogGroupName"]
 
 
+class Tail:
+    """The log group's lines (of streams starting with `prefix`) from `since_seconds` ago,
+    each once, oldest first: poll() as often as you like."""
+
+    def __init__(self, ctx: Context, prefix: str = "", since_seconds: float = 600,
+                 raw: bool = False) -> None:  # fmt: skip
+        self.logs, self.group = ctx.client("logs"), group_of(ctx)
+        self.prefix, self.raw = prefix, raw
+        self.start = int((time.time() - since_seconds) * 1000)
+        self.seen: set[str] = set()
+
+    def poll(self) -> list[LogLine]:
+        """What arrived since the last poll."""
+        kwargs = {"logGroupName": self.group, "startTime": self.start, "interleaved": True}
+        if self.prefix:
+            kwargs["logStreamNamePrefix"] = self.prefix
+        fresh = []
+        token = None
+        while True:
+            page = self.logs.filter_log_events(**kwargs, **({"nextToken": token} if token else {}))
+            for e in page.get("events", []):
+                if e["eventId"] not in self.seen:
+                    self.seen.add(e["eventId"])
+                    fresh.append(e)
+            token = page.get("nextToken")
+            if not token:
+                break
+        fresh.sort(key=lambda e: (e["timestamp"], e["eventId"]))
+        if fresh:
+            # Ask again from the newest second seen: events can arrive late within it.
+            self.start = max(self.start, fresh[-1]["timestamp"] - 1000)
+        lines = []
+        for e in fresh:
+            message = e["message"].rstrip("\n")
+            lines.append(LogLine(e["timestamp"], e["logStreamName"],
+                                 message if self.raw else redact(message), e["eventId"]))
+        return lines
+
+
 def follow(
     ctx: Context,
     prefix: str = "",
@@ -71,36 +110,12 @@ def follow(
     """Lines of the stack's log group (streams starting with `prefix`) from `since_seconds`
     ago, oldest first; then, with `keep_following`, new ones as they come until `stop()`.
     Tokens in the lines are hidden unless `raw`."""
-    logs, group = ctx.client("logs"), group_of(ctx)
-    start = int((time.time() - since_seconds) * 1000)
-    seen: set[str] = set()
+    tail = Tail(ctx, prefix, since_seconds, raw)
     idle = 0
     while True:
-        kwargs = {"logGroupName": group, "startTime": start, "interleaved": True}
-        if prefix:
-            kwargs["logStreamNamePrefix"] = prefix
-        fresh = []
-        token = None
-        while True:
-            page = logs.filter_log_events(**kwargs, **({"nextToken": token} if token else {}))
-            for e in page.get("events", []):
-                if e["eventId"] not in seen:
-                    seen.add(e["eventId"])
-                    fresh.append(e)
-            token = page.get("nextToken")
-            if not token:
-                break
-        fresh.sort(key=lambda e: (e["timestamp"], e["eventId"]))
-        for e in fresh:
-            message = e["message"].rstrip("\n")
-            yield LogLine(e["timestamp"], e["logStreamName"], message if raw else redact(message),
-                          e["eventId"])  # fmt: skip
-        if fresh:
-            # Ask again from the newest second seen: events can arrive late within it.
-            start = max(start, fresh[-1]["timestamp"] - 1000)
-            idle = 0
-        else:
-            idle += 1
+        fresh = tail.poll()
+        yield from fresh
+        idle = 0 if fresh else idle + 1
         if not keep_following or stop():
             return
         sleep(IDLE_DELAYS[min(idle, len(IDLE_DELAYS) - 1)] if not fresh else 0.5)

@@ -13,14 +13,18 @@ from dlworkshop.errors import UserError
 from dlworkshop.events import Event, Log
 
 SERVE, JUPYTER = "serve", "jupyter"
+TRAIN, PREDICT = "train", "predict"  # one-off jobs: they run, write to S3, and stop
+JOBS = (TRAIN, PREDICT)
+KINDS = (SERVE, JUPYTER, *JOBS)
 PORTS = {SERVE: 8080, JUPYTER: 8888}
 CONTAINER = "mxnet"
 AGENT_RESERVE_MIB = 512  # what the ECS agent, Docker and the OS keep on an instance
 # What the ECS agent registers for a type when Price List/EC2 cannot say (m5.large).
 DEFAULT_VCPUS, DEFAULT_MEMORY_MIB = 2, 8192
 # Only what ECS itself would compare; the rest of describe_task_definition is bookkeeping.
-# Each task's share of an instance, so that the model server and Jupyter fit side by side.
-SHARE = {"serve": 0.6, "jupyter": 0.3}
+# Each task's share of an instance, so that the model server, Jupyter and a job fit side by
+# side (training holds its whole dataset as float32: CIFAR-10 is 0.6 GB of it).
+SHARE = {SERVE: 0.45, JUPYTER: 0.15, TRAIN: 0.3, PREDICT: 0.1}
 COMPARED = ("containerDefinitions", "taskRoleArn", "executionRoleArn", "networkMode",
             "cpu", "memory", "requiresCompatibilities")  # fmt: skip
 
@@ -98,8 +102,8 @@ def family(stack: str, kind: str) -> str:
 
 def build(ctx: Context, kind: str = SERVE, image: Image | None = None) -> dict:
     """register_task_definition's arguments for the stack and the pushed image."""
-    if kind not in PORTS:
-        raise UserError(f"{kind!r} is not a workshop task; use {SERVE} or {JUPYTER}.")
+    if kind not in KINDS:
+        raise UserError(f"{kind!r} is not a workshop task; use one of {', '.join(KINDS)}.")
     stack = ctx.state.stack_name
     description = stack_ops.describe(ctx, stack)
     if description is None:
@@ -110,31 +114,26 @@ def build(ctx: Context, kind: str = SERVE, image: Image | None = None) -> dict:
     gpu = params.get("UseGpu") == "true"
     total_cpu, total_memory = _size(ctx, params.get("InstanceType", "m5.large"))
     cpu, memory = int(total_cpu * SHARE[kind]), int(total_memory * SHARE[kind])
-    port = PORTS[kind]
-    if kind == SERVE:
-        command = ["dlworkshop", "serve", "--port", str(port)] + (["--gpu"] if gpu else [])
-        check = ("python -c \"import os, sys, urllib.request; h = os.environ.get("
-                 "'DLWORKSHOP_BIND_ADDRESS', '0.0.0.0').replace('0.0.0.0', '127.0.0.1'); "
-                 f"sys.exit(urllib.request.urlopen(f'http://{{h}}:{port}/ping', timeout=4)"
-                 ".status != 200)\"")  # fmt: skip
-    else:
-        command = ["jupyter", "lab", "--port", str(port)]
-        check = ""
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image.reference,
         "essential": True,
-        "command": command,
-        "portMappings": [{"containerPort": port, "hostPort": port, "protocol": "tcp"}],
         "memory": memory,
         "logConfiguration": {"logDriver": "awslogs", "options": {
             "awslogs-group": outs["LogGroupName"], "awslogs-region": ctx.target.region,
             "awslogs-stream-prefix": kind}},
     }
-    if check:
-        container["healthCheck"] = {"command": ["CMD-SHELL", check], "interval": 5,
-                                    "timeout": 5, "retries": 3, "startPeriod": 60}  # fmt: skip
-    if gpu:
+    if kind in JOBS:
+        # The command is each run's (an override); the buckets and region are the stack's.
+        container["command"] = ["dlworkshop", kind, "--help"]
+        container["environment"] = [
+            {"name": "AWS_DEFAULT_REGION", "value": ctx.target.region},
+            {"name": "DLWORKSHOP_INPUT_BUCKET", "value": outs["InputBucketName"]},
+            {"name": "DLWORKSHOP_OUTPUT_BUCKET", "value": outs["OutputBucketName"]},
+        ]
+    else:
+        _serving(container, kind, gpu, memory)
+    if gpu and kind != PREDICT:  # a prediction job is small: it leaves the GPU to the others
         container["resourceRequirements"] = [{"type": "GPU", "value": "1"}]
     return {
         "family": family(stack, kind),
@@ -147,6 +146,23 @@ def build(ctx: Context, kind: str = SERVE, image: Image | None = None) -> dict:
         "containerDefinitions": [container],
         "tags": [{"key": "dlworkshop:stack", "value": stack}],
     }
+
+
+def _serving(container: dict[str, Any], kind: str, gpu: bool, memory: int) -> None:
+    """The model server or Jupyter: its command, port and (for the server) health check."""
+    port = PORTS[kind]
+    container["portMappings"] = [{"containerPort": port, "hostPort": port, "protocol": "tcp"}]
+    if kind == JUPYTER:
+        container["command"] = ["jupyter", "lab", "--port", str(port)]
+        return
+    container["command"] = ["dlworkshop", "serve", "--port", str(port)] + (
+        ["--gpu"] if gpu else [])  # fmt: skip
+    check = ("python -c \"import os, sys, urllib.request; h = os.environ.get("
+             "'DLWORKSHOP_BIND_ADDRESS', '0.0.0.0').replace('0.0.0.0', '127.0.0.1'); "
+             f"sys.exit(urllib.request.urlopen(f'http://{{h}}:{port}/ping', timeout=4)"
+             ".status != 200)\"")  # fmt: skip
+    container["healthCheck"] = {"command": ["CMD-SHELL", check], "interval": 5,
+                                "timeout": 5, "retries": 3, "startPeriod": 60}  # fmt: skip
 
 
 def _normalised(definition: dict) -> str:

@@ -38,6 +38,14 @@ CIFAR10 = Asset("cifar-10-python.tar.gz",
                 "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
                 "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
                 170498071)  # fmt: skip
+# Debian's copies (recompressed, so their sums differ from the upstream files'); pinned so
+# that a copy staged in S3 for a training task is checked before it is trained on.
+FASHION = tuple(Asset(name, str(DEBIAN_FASHION / name), sha, size) for name, sha, size in (
+    (IDX[0], "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7", 26421856),
+    (IDX[1], "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056", 29491),
+    (IDX[2], "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa", 4422079),
+    (IDX[3], "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05", 5125),
+))  # fmt: skip
 NAMES = ("fashion-mnist", "mnist", "cifar10")
 
 
@@ -79,33 +87,38 @@ def _from_idx(name: str, folder: Path, labels: tuple[str, ...]) -> Dataset:
                    test_y.astype(np.int32), labels)  # fmt: skip
 
 
-def _offline(name: str, exc: Exception) -> UserError:
+def offline_error(name: str, exc: Exception) -> UserError:
     return UserError(f"{name} is downloaded from its public URL, and that failed ({exc}). "
                      "Offline, train on fashion-mnist (Debian's dataset-fashion-mnist).")
 
 
-def load(name: str) -> Dataset:
-    """One of NAMES, with a clear message when it cannot be had."""
-    if name == "fashion-mnist":
+def assets(name: str) -> tuple[Asset, ...]:
+    """The pinned files a dataset is made of."""
+    return {"fashion-mnist": FASHION, "mnist": MNIST, "cifar10": (CIFAR10,)}[name]
+
+
+def load(name: str, source: Path | None = None) -> Dataset:
+    """One of NAMES, with a clear message when it cannot be had. `source` is a folder the
+    files were put in (a training task's copy from S3): each is checked against its pin."""
+    if name not in NAMES:
+        raise UserError(f"There is no dataset called {name!r}: pick one of {', '.join(NAMES)}.")
+    if name == "fashion-mnist" and source is None:
         if not all((DEBIAN_FASHION / f).exists() for f in IDX):
             raise UserError(f"Fashion-MNIST is not in {DEBIAN_FASHION}: install Debian's "
                             "package (apt-get install dataset-fashion-mnist; `./workshop "
                             "setup` does).")  # fmt: skip
         return _from_idx(name, DEBIAN_FASHION, FASHION_LABELS)
     folder = cache_dir() / "datasets" / name
-    if name == "mnist":
-        try:
-            for asset in MNIST:
-                fetch(asset, folder)
-        except UserError as exc:
-            raise _offline(name, exc) from None
-        return _from_idx(name, folder, DIGITS)
+    try:
+        for asset in assets(name):
+            fetch(asset, folder, mirror=str(source) if source is not None else None)
+    except UserError as exc:
+        if source is not None:
+            raise UserError(f"The copy of {name} in {source} is not usable: {exc}") from None
+        raise offline_error(name, exc) from None
     if name == "cifar10":
-        try:
-            fetch(CIFAR10, folder)
-        except UserError as exc:
-            raise _offline(name, exc) from None
         return _cifar(folder / CIFAR10.name)
+    return _from_idx(name, folder, DIGITS if name == "mnist" else FASHION_LABELS)
     raise UserError(f"There is no dataset called {name!r}: pick one of {', '.join(NAMES)}.")
 
 

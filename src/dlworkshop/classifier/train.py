@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import time
 import uuid
@@ -41,6 +42,8 @@ class Options:
     lr: float = DEFAULTS["lr"]
     gpu: bool = False
     seed: int = 42
+    data: str = ""  # a folder holding the dataset's files (a task's copy from S3), or ""
+    run_id: str = ""  # given by whoever names the run's results (an ECS job), else made here
 
     def check(self) -> None:
         from dlworkshop.classifier.datasets import NAMES
@@ -57,6 +60,8 @@ class Options:
             raise UserError(f"--batch-size must be at least 1, not {self.batch_size}.")
         if not self.lr > 0:
             raise UserError(f"--lr must be above 0, not {self.lr}.")
+        if self.run_id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", self.run_id):
+            raise UserError(f"--run-id {self.run_id!r}: use letters, digits, '.', '_' and '-'.")
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,11 @@ class TrainDone(Event):
         return (f"[bold green]Trained[/] {self.model}: test accuracy {self.test_accuracy:.4f} "
                 f"in {self.seconds:.0f} s, exported to {self.path} (serve it with "
                 f"`dlworkshop serve --model {self.model}`)")
+
+
+def new_run_id() -> str:
+    """When, and four random hex digits: sortable, and unique enough for one learner."""
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
 
 
 def default_threads(network: str) -> int:
@@ -210,7 +220,7 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
     options.check()
     from dlworkshop.classifier import datasets
 
-    data = datasets.load(options.dataset)
+    data = datasets.load(options.dataset, Path(options.data) if options.data else None)
     threads = set_threads(options.network)
     import mxnet as mx
     import numpy as np
@@ -223,7 +233,7 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
         raise UserError("--gpu: this machine has no GPU that MXNet can use.")
     mx.random.seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+    run_id = options.run_id or new_run_id()
     n, batch = len(data.train_x), options.batch_size
     batches = n // batch  # the reference drops the last partial batch too
     if batches == 0:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dlworkshop import state as state_store
-from dlworkshop.cli import cleanup, image, lab3, models, stack, train, workshop
+from dlworkshop.cli import cleanup, image, jobs, lab3, models, stack, train, workshop
 from dlworkshop.cli.context import resolve
 from dlworkshop.cli.output import Printer
 from dlworkshop.errors import explain
@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_parsers(sub, parent)
     workshop.add_parsers(sub, parent)
     train.add_parsers(sub, parent)
+    jobs.add_parsers(sub, parent)
     return parser
 
 
@@ -175,6 +176,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Iterator[Event]]] = 
     "cleanup": cleanup.cmd_cleanup,
     "workshop": workshop.cmd_workshop,
     "train": train.cmd_train,
+    "upload": jobs.cmd_upload,
+    "predict": jobs.cmd_predict,
+    "job": jobs.cmd_job,
 }
 
 

@@ -22,34 +22,79 @@ def add_parsers(sub, parent: list) -> None:
     train.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     train.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="learning rate (SGD)")
     train.add_argument("--gpu", action="store_true", help="train on the first GPU")
-    train.add_argument("--out", metavar="DIR",
-                       help="also copy the exported model here (it is always kept in the "
-                            "model cache, where serve and classify find it)")  # fmt: skip
+    train.add_argument("--data", metavar="DIR|s3://…",
+                       help="where the dataset's files are (checked against their pinned "
+                            "sha256); an ECS training job reads them from the input bucket")
+    train.add_argument("--out", metavar="DIR|s3://…",
+                       help="also copy the exported model here: a folder, or an S3 prefix "
+                            "(metrics.json is written last); it is always kept in the model "
+                            "cache, where serve and classify find it")  # fmt: skip
+    train.add_argument("--run-id", default="", help=argparse.SUPPRESS)  # an ECS job names it
 
 
-def cmd_train(args: argparse.Namespace, printer) -> Iterator[Event]:
-    import shutil
-    from pathlib import Path
-
-    from dlworkshop.classifier.train import Options, TrainDone, TrainProgress, train
+def _staged_data(source: str, folder) -> Iterator[Event]:
+    """Copy the dataset's files from an S3 prefix into `folder` (a job's input)."""
+    from dlworkshop.aws import s3uri
     from dlworkshop.errors import UserError
     from dlworkshop.events import Log
 
-    if args.out and "://" in args.out:
-        raise UserError(f"--out {args.out}: only a local folder here; an ECS training job "
-                        "writes to the stack's output bucket.")  # fmt: skip
+    s3 = s3uri.client()
+    s3uri.check_bucket(s3, s3uri.split(source)[0])
+    got = s3uri.download_prefix(s3, source, folder)
+    if not got:
+        raise UserError(f"{source} holds no files: upload the dataset there first.")
+    yield Log(f"Copied {len(got)} file(s) of the dataset from {source}.")
+
+
+def cmd_train(args: argparse.Namespace, printer) -> Iterator[Event]:
+    import tempfile
+    from pathlib import Path
+
+    from dlworkshop.aws import s3uri
+    from dlworkshop.classifier.train import Options, TrainDone, TrainProgress, train
+    from dlworkshop.events import Log
+
+    to_s3 = bool(args.out) and s3uri.is_s3(args.out)
     options = Options(args.dataset, args.network, args.epochs, args.batch_size, args.lr,
-                      args.gpu)  # fmt: skip
+                      args.gpu, run_id=args.run_id)  # fmt: skip
     options.check()  # before anything loads: a bad option costs nothing
-    for event in train(options):
-        if isinstance(event, TrainProgress) and not args.json and not printer.console.is_terminal:
-            continue  # a log file gets epochs, not a line every half second
-        yield event
-        if isinstance(event, TrainDone) and args.out:
-            target = Path(args.out).expanduser() / event.model
-            try:
-                shutil.copytree(event.path, target)
-            except OSError as exc:
-                raise UserError(f"Could not copy the model to {target}: "
-                                f"{exc.strerror or exc}") from None  # fmt: skip
-            yield Log(f"Copied the model to {target}.")
+    if to_s3:  # a bucket that is not there is said before the training, not after it
+        s3uri.check_bucket(s3uri.client(), s3uri.split(args.out)[0])
+    with tempfile.TemporaryDirectory(prefix="dlworkshop-data-") as staging:
+        data = args.data or ""
+        if data and s3uri.is_s3(data):
+            yield from _staged_data(data, Path(staging))
+            data = staging
+        from dataclasses import replace
+
+        for event in train(replace(options, data=data)):
+            if isinstance(event, TrainProgress) and not args.json and \
+                    not printer.console.is_terminal:  # fmt: skip
+                continue  # a log file gets epochs, not a line every half second
+            yield event
+            if isinstance(event, TrainDone) and args.out:
+                where = _copy_out(event, args.out, to_s3)
+                yield Log(f"Copied the model to {where}.")
+
+
+def _copy_out(done, out: str, to_s3: bool) -> str:
+    """The exported folder to a local folder or an S3 prefix; returns where it went."""
+    import shutil
+    from pathlib import Path
+
+    from dlworkshop.aws import s3uri
+    from dlworkshop.errors import UserError
+
+    if to_s3:
+        target = out if out.endswith("/") else out + "/"
+        try:
+            s3uri.upload_folder(s3uri.client(), Path(done.path), target, last="metrics.json")
+        except Exception as exc:
+            raise UserError(f"Could not copy the model to {target}: {exc}") from None
+        return target
+    local = Path(out).expanduser() / done.model
+    try:
+        shutil.copytree(done.path, local)
+    except OSError as exc:
+        raise UserError(f"Could not copy the model to {local}: {exc.strerror or exc}") from None
+    return str(local)

@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from dlworkshop.sandbox.account import AccountAgent
     from dlworkshop.sandbox.cloudformation import CloudFormationAgent
     from dlworkshop.sandbox.cloudwatch import CloudWatchLogsAgent
+    from dlworkshop.sandbox.credentials import TaskCredentials
     from dlworkshop.sandbox.ecr import EcrAgent
     from dlworkshop.sandbox.instances import InstanceAgent
     from dlworkshop.sandbox.runtime import Runtime
@@ -83,12 +84,14 @@ def main(argv: list[str] | None = None) -> int:
                 "registry": r.registry, "registry_note": r.registry_note,
                 "agents": [a.status() for a in agents]}  # fmt: skip
 
-    server = front.serve(args.host, args.port, secret, status)
+    credentials = TaskCredentials()
+    server = front.serve(args.host, args.port, secret, status, credentials)
     host, port = server.server_address[:2]
     endpoint = f"http://{host}:{port}"
     registry, registry_note = _start_registry(home / "registry", endpoint)
     runtime = Runtime(endpoint, home, registry.address if registry else "", registry_note)
     runtime_box.append(runtime)
+    credentials.runtime = runtime
 
     instances = InstanceAgent(runtime, _docker_socket())
     agents.extend([
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         EcrAgent(runtime),
         CloudWatchLogsAgent(runtime),
         instances,
-        TaskAgent(runtime, instances.address_of, _engine, instances.is_up),
+        TaskAgent(runtime, instances.address_of, _engine, instances.is_up, credentials),
     ])  # fmt: skip
     for agent in agents:
         agent.start()

@@ -17,6 +17,7 @@ SECRET_HEADER = "X-Dlworkshop-Sandbox-Secret"
 HEALTH = "/dlworkshop/health"
 STATUS = "/dlworkshop/status"
 CHECKIP = "/dlworkshop/checkip"
+CREDENTIALS = "/v2/credentials/"  # as the ECS agent's endpoint names them
 
 
 def _reply(start_response: Callable, status: str, body: Any, kind: str = "application/json"):
@@ -28,10 +29,12 @@ def _reply(start_response: Callable, status: str, body: Any, kind: str = "applic
 class Front:
     """WSGI middleware in front of moto's DomainDispatcherApplication."""
 
-    def __init__(self, app: Callable, secret: str, status: Callable[[], dict]) -> None:
+    def __init__(self, app: Callable, secret: str, status: Callable[[], dict],
+                 credentials: Any = None) -> None:  # fmt: skip
         self.app = app
         self.secret = secret
         self.status = status
+        self.credentials = credentials  # the tasks' role credentials (sandbox/credentials.py)
 
     def _authorised(self, environ: dict) -> bool:
         given = environ.get("HTTP_" + SECRET_HEADER.upper().replace("-", "_"), "")
@@ -45,6 +48,9 @@ class Front:
         if path == CHECKIP:
             # What checkip.amazonaws.com tells an EC2 client; here every client is local.
             return _reply(start_response, "200 OK", "127.0.0.1\n", "text/plain")
+        if self.credentials is not None and path.startswith(CREDENTIALS):
+            status, body = self.credentials.answer(path, environ.get("HTTP_AUTHORIZATION", ""))
+            return _reply(start_response, status, body)
         if path == STATUS or path.startswith("/moto-api"):
             if not self._authorised(environ):
                 refusal = {"message": "The sandbox's internal API needs the sandbox's secret."}
@@ -60,7 +66,8 @@ class Front:
         return self.app(environ, start_response)
 
 
-def serve(host: str, port: int, secret: str, status: Callable[[], dict]) -> Any:
+def serve(host: str, port: int, secret: str, status: Callable[[], dict],
+          credentials: Any = None) -> Any:  # fmt: skip
     """moto's server behind the front, on its own thread; returns the werkzeug server."""
     import threading
 
@@ -71,7 +78,7 @@ def serve(host: str, port: int, secret: str, status: Callable[[], dict]) -> Any:
     )
     from werkzeug.serving import make_server
 
-    app = Front(DomainDispatcherApplication(create_backend_app), secret, status)
+    app = Front(DomainDispatcherApplication(create_backend_app), secret, status, credentials)
     # moto's handler keeps S3 metadata headers whose names have underscores.
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()

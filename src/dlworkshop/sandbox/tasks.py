@@ -61,6 +61,7 @@ class Work:
     instance_id: str
     address: str
     definitions: list[dict]
+    role: str = ""  # the task role's ARN
     containers: dict[str, Any] = field(default_factory=dict)  # name -> Docker container
     shippers: list[logs.Shipper] = field(default_factory=list)
     pulled: list[str] = field(default_factory=list)  # loopback registry names it pulled
@@ -76,8 +77,10 @@ class TaskAgent(Agent):
 
     def __init__(self, runtime: rt.Runtime, address_of: Callable[[str], str],
                  engine: Callable[[], Any],
-                 is_up: Callable[[str], bool] = lambda instance_id: True) -> None:  # fmt: skip
+                 is_up: Callable[[str], bool] = lambda instance_id: True,
+                 credentials: Any = None) -> None:  # fmt: skip
         super().__init__(runtime)
+        self.credentials = credentials  # TaskCredentials: a task role's, as ECS serves them
         self.address_of = address_of  # EC2 instance id -> its loopback address
         self.is_up = is_up  # whether the instance runs
         self.engine = engine  # the Docker SDK client of the sandbox's engine
@@ -228,7 +231,8 @@ class TaskAgent(Agent):
             c.exitCode = None  # type: ignore[assignment]  # no exit code until it stops
             containers.append(c)
         task.containers = containers
-        return Work(task, region, instance_id, self.address_of(instance_id), definitions)
+        return Work(task, region, instance_id, self.address_of(instance_id), definitions,
+                    getattr(definition, "task_role_arn", None) or "")  # fmt: skip
 
     # ---- start -----------------------------------------------------------------------------
     def _launch(self, work: Work) -> None:
@@ -300,6 +304,13 @@ class TaskAgent(Agent):
         env = {e["name"]: e["value"] for e in d.get("environment") or []}
         env[BIND_VARIABLE] = work.address  # host networking on the instance's own address
         env["ECS_CONTAINER_METADATA_URI_V4"] = ""  # no metadata endpoint in the sandbox
+        # The task's AWS is the sandbox's, at its endpoint (the one thing a container must be
+        # told here); its credentials are its role's, from the endpoint ECS would give; and
+        # there is no instance metadata service to try.
+        env["AWS_ENDPOINT_URL"] = self.runtime.endpoint
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+        if work.role and self.credentials is not None:
+            env.update(self.credentials.issue(work.task.task_arn, work.role, work.region))
         arguments: dict[str, Any] = {
             "image": local_image(d["image"], self.runtime.registry)[0],
             "name": f"ecs-{work.task.id[:12]}-{d['name']}",
@@ -349,7 +360,9 @@ class TaskAgent(Agent):
                 exited = exited or (d, "the container was removed outside ECS")
                 continue
             state = container.attrs.get("State", {})
-            health = (state.get("Health") or {}).get("Status", "")
+            # ECS reports a container's health only when its definition asks for a check;
+            # the image's own HEALTHCHECK (the server's /ping) still runs, unreported.
+            health = (state.get("Health") or {}).get("Status", "") if d.get("healthCheck") else ""
             moto_container.health_status = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}.get(
                 health, "UNKNOWN")  # fmt: skip
             if state.get("Status") in ("exited", "dead"):
@@ -418,6 +431,8 @@ class TaskAgent(Agent):
         task.execution_stopped_at = task.stopped_at
         task.last_status = "STOPPED"
         work.done = True
+        if self.credentials is not None:
+            self.credentials.revoke(task.task_arn)
         if code != "UserInitiated":  # stop_task already gave the instance's resources back
             with contextlib.suppress(Exception):
                 _release(rt.backend("ecs", work.region), task)

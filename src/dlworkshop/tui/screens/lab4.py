@@ -27,6 +27,7 @@ from dlworkshop import checkpoints
 from dlworkshop.classifier.registry import DEFAULT_MODEL
 from dlworkshop.tui.screens.lab import LabAction, LabView
 from dlworkshop.tui.widgets.checkpoints import CheckpointList
+from dlworkshop.tui.widgets.jobs import JobsPanel
 from dlworkshop.tui.widgets.photo import PhotoPreview
 from dlworkshop.tui.widgets.training import ServeTrained, TrainPanel
 from dlworkshop.tui.widgets.verdict import TopK, Verdict
@@ -81,6 +82,11 @@ class Lab4View(LabView):
         ("t", "start_training", "Train"),
         ("o", "stop_training", "Stop training", False),
         ("m", "serve_trained", "Serve the trained model", False),
+        ("j", "train_job", "Train job"),
+        ("k", "predict_job", "Predict job (ECS)", False),
+        ("u", "upload_photos", "Upload photos to the input bucket", False),
+        ("x", "stop_job", "Stop the job", False),
+        ("g", "get_results", "Get the job's results", False),
     )
 
     def __init__(self, lab) -> None:
@@ -111,6 +117,9 @@ class Lab4View(LabView):
                                  compact=True)  # fmt: skip
                 with Collapsible(title="Train a model", collapsed=True, id="l4-train-box"):
                     yield TrainPanel(id="l4-train")
+                with Collapsible(title="Jobs on ECS", collapsed=True, id="l4-jobs-box"):
+                    yield JobsPanel(lambda: self.ctx, self._train_options, self._upload_folder,
+                                    id="l4-jobs")  # fmt: skip
                 yield PhotoTree(photos_dir() or Path.home(), id="l4-tree")
             with VerticalScroll(classes="l4-result"):
                 yield Verdict("Pick a photo to classify.", id="l4-verdict", classes="verdict")
@@ -225,6 +234,40 @@ class Lab4View(LabView):
     def serve_trained(self) -> None:
         self.query_one("#l4-train-box", Collapsible).collapsed = False
         self.query_one(TrainPanel).serve_selected()
+
+    # ----- jobs on ECS ------------------------------------------------------------------
+    def _train_options(self) -> dict:
+        """The Train part's choices, for a training job."""
+        return self.query_one(TrainPanel).choices()
+
+    def _upload_folder(self) -> Path | None:
+        """The folder under the photo tree's cursor (a photo's own folder), for uploading."""
+        tree = self.query_one(PhotoTree)
+        node = tree.cursor_node
+        path = node.data.path if node is not None and node.data is not None else Path(tree.path)
+        path = Path(path)
+        return path if path.is_dir() else path.parent
+
+    def _jobs(self) -> JobsPanel:
+        box = self.query_one("#l4-jobs-box", Collapsible)
+        box.collapsed = False
+        self.call_after_refresh(box.scroll_visible)
+        return self.query_one(JobsPanel)
+
+    def train_job(self) -> None:
+        self._jobs().run_job("train")
+
+    def predict_job(self) -> None:
+        self._jobs().run_job("predict")
+
+    def upload_photos(self) -> None:
+        self._jobs().upload()
+
+    def stop_job(self) -> None:
+        self._jobs().stop()
+
+    def get_results(self) -> None:
+        self._jobs().download()
 
     def on_serve_trained(self, message: ServeTrained) -> None:
         self._register(message.model)

@@ -105,6 +105,13 @@ class TrainPanel(Vertical):
                           f"{r['accuracy']:.3f}", key=r["model"])  # fmt: skip
         table.display = table.row_count > 0
 
+    def choices(self) -> dict:
+        """The dataset, network and epochs chosen (epochs None when not a number)."""
+        epochs = self.query_one("#tr-epochs", Input).value.strip()
+        return {"dataset": str(self.query_one("#tr-dataset", Select).value),
+                "network": str(self.query_one("#tr-network", Select).value),
+                "epochs": int(epochs) if epochs.isdigit() else None}  # fmt: skip
+
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

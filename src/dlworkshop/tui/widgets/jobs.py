@@ -1,0 +1,221 @@
+"""Lab 4's ECS jobs part: upload photos, run a train or predict job on the cluster, follow
+its state and log live, list the jobs with their results, and download one.
+
+The work is aws/jobs.py's generators, run in worker threads; this widget only shows their
+events. Stop asks ECS to stop the job's task and follows it until it has stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, DataTable, RichLog, Static
+from textual.worker import get_current_worker
+
+RESULTS_DIR = Path("~/dlworkshop-results")  # where "Get results" puts a job's files
+
+
+class JobEvent(Message):
+    """An event of the job being followed (None with done=True when its worker ends)."""
+
+    def __init__(self, event, done: bool = False) -> None:
+        super().__init__()
+        self.event, self.done = event, done
+
+
+class JobsListed(Message):
+    def __init__(self, jobs: list, error: str = "") -> None:
+        super().__init__()
+        self.jobs, self.error = jobs, error
+
+
+class JobsPanel(Vertical):
+    """Jobs on the cluster: start, follow, stop, list, download."""
+
+    def __init__(self, ctx: Callable[[], object], options: Callable[[], dict],
+                 photos: Callable[[], Path | None], **kwargs) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        self.ctx = ctx  # the app's Context (or None while connecting)
+        self.options = options  # the Train part's dataset, network and epochs
+        self.photos = photos  # the folder "Upload photos" sends
+        self._stop = threading.Event()
+        self.busy = False
+
+    def compose(self):
+        with Horizontal(classes="tr-row"):
+            yield Button("Train job (j)", id="jb-train", variant="primary", compact=True)
+            yield Button("Predict job (k)", id="jb-predict", compact=True)
+            yield Button("Stop (x)", id="jb-stop", variant="error", compact=True, disabled=True)
+        with Horizontal(classes="tr-row"):
+            yield Button("Upload photos (u)", id="jb-upload", compact=True)
+            yield Button("Get results (g)", id="jb-get", compact=True)
+            yield Button("List", id="jb-list", compact=True)
+        yield Static("Jobs run as ECS tasks; results go to the output bucket.", id="jb-status",
+                     classes="dim")  # fmt: skip
+        yield RichLog(id="jb-log", wrap=True, markup=True, max_lines=500)
+        yield DataTable(id="jb-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#jb-table", DataTable).add_columns("Run", "Kind", "Status", "Result")
+        self.query_one("#jb-log", RichLog).display = False
+        self.query_one("#jb-table", DataTable).display = False
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        actions = {"jb-train": lambda: self.run_job("train"),
+                   "jb-predict": lambda: self.run_job("predict"), "jb-stop": self.stop,
+                   "jb-upload": self.upload, "jb-get": self.download,
+                   "jb-list": self.refresh_jobs}  # fmt: skip
+        if event.button.id in actions:
+            event.stop()
+            actions[event.button.id]()
+
+    def _say(self, text: str | Text) -> None:
+        self.query_one("#jb-status", Static).update(text)
+
+    def _context(self):
+        from dlworkshop.errors import UserError
+
+        ctx = self.ctx()
+        if ctx is None:
+            raise UserError("Not connected yet: wait for the header to show the target.")
+        return ctx
+
+    def _relay(self, events: Callable) -> None:
+        """Post each event to the UI; any exception becomes a Failed event."""
+        from dlworkshop.errors import explain
+        from dlworkshop.events import Failed
+
+        try:
+            for event in events():
+                if get_current_worker().is_cancelled:
+                    break
+                self.post_message(JobEvent(event))
+        except Exception as exc:  # no stack, no image, no photos: say so and stay usable
+            self.post_message(JobEvent(Failed(explain(exc))))
+        self.post_message(JobEvent(None, done=True))
+
+    def _begin(self, text: str) -> bool:
+        if self.busy:
+            self.app.notify("A job is being followed; Stop (x) it or wait.", severity="warning")
+            return False
+        self.busy = True
+        self._stop.clear()
+        log = self.query_one("#jb-log", RichLog)
+        log.clear()
+        log.display = True
+        self._say(text)
+        for button in ("#jb-train", "#jb-predict", "#jb-upload"):
+            self.query_one(button, Button).disabled = True
+        return True
+
+    # ----- actions --------------------------------------------------------------------
+    def run_job(self, kind: str) -> None:
+        options = self.options() if kind == "train" else {}
+        if not self._begin(f"Starting a {kind} job…"):
+            return
+        self.query_one("#jb-stop", Button).disabled = False
+        self._run(kind, options)
+
+    @work(thread=True, group="work-lab4-job", exclusive=True)
+    def _run(self, kind: str, options: dict) -> None:
+        from dlworkshop.aws import jobs
+
+        self._relay(lambda: jobs.run(self._context(), kind, options, stop=self._stop.is_set))
+
+    def stop(self) -> None:
+        if not self.busy:
+            return
+        self._stop.set()
+        self._say("Stopping the job's task…")
+
+    def upload(self) -> None:
+        folder = self.photos()
+        if folder is None:
+            self.app.notify("No photo folder to upload: use `dlworkshop upload PATH`.",
+                            severity="warning")  # fmt: skip
+            return
+        if self._begin(f"Uploading the photos of {folder}…"):
+            self._upload(str(folder))
+
+    @work(thread=True, group="work-lab4-job", exclusive=True)
+    def _upload(self, folder: str) -> None:
+        from dlworkshop.aws import jobs
+
+        self._relay(lambda: jobs.upload(self._context(), folder))
+
+    def download(self) -> None:
+        table = self.query_one("#jb-table", DataTable)
+        if not table.row_count:
+            self.app.notify("No job to download yet: List, then pick one.", severity="warning")
+            return
+        from textual.coordinate import Coordinate
+
+        row = table.cursor_row if table.cursor_row is not None else 0
+        run_id = table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+        if run_id and self._begin(f"Downloading {run_id}…"):
+            self._download(str(run_id))
+
+    @work(thread=True, group="work-lab4-job", exclusive=True)
+    def _download(self, run_id: str) -> None:
+        from dlworkshop.aws import jobs
+
+        self._relay(lambda: jobs.download(self._context(), run_id, str(RESULTS_DIR)))
+
+    def refresh_jobs(self) -> None:
+        self._list()
+
+    @work(thread=True, group="lab4-jobs-list", exclusive=True)
+    def _list(self) -> None:
+        from dlworkshop.aws import jobs
+        from dlworkshop.errors import explain
+
+        try:
+            self.post_message(JobsListed(jobs.listed(self._context())))
+        except Exception as exc:
+            self.post_message(JobsListed([], explain(exc)))
+
+    # ----- showing --------------------------------------------------------------------
+    def on_job_event(self, message: JobEvent) -> None:
+        from dlworkshop.aws import jobs
+        from dlworkshop.events import Failed
+
+        event = message.event
+        log = self.query_one("#jb-log", RichLog)
+        if message.done:
+            self.busy = False
+            for button in ("#jb-train", "#jb-predict", "#jb-upload"):
+                self.query_one(button, Button).disabled = False
+            self.query_one("#jb-stop", Button).disabled = True
+            self.refresh_jobs()
+            return
+        log.write(Text.from_markup(event.render_text()))
+        if isinstance(event, jobs.JobStarted):
+            self._say(f"{event.kind.capitalize()} job {event.run_id}: task {event.task_id[:8]} "
+                      "started; its log follows. (x stops it)")  # fmt: skip
+        elif isinstance(event, jobs.JobFinished):
+            self._say(Text(f"{event.kind.capitalize()} job {event.run_id} finished: "
+                           f"{event.summary}.", style="green"))  # fmt: skip
+        elif isinstance(event, jobs.Uploaded | jobs.Downloaded):
+            self._say(Text.from_markup(event.render_text()))
+        elif isinstance(event, Failed):
+            self._say(Text(event.message, style="red"))
+            self.app.notify(event.message, title="Job", severity="error")
+
+    def on_jobs_listed(self, message: JobsListed) -> None:
+        table = self.query_one("#jb-table", DataTable)
+        table.clear()
+        if message.error:
+            self._say(Text(message.error, style="red"))
+            return
+        for job in message.jobs:
+            key = job.run_id or job.task_id
+            table.add_row(job.run_id or job.task_id[:8], job.kind, job.status, job.summary,
+                          key=key)  # fmt: skip
+        table.display = table.row_count > 0
