@@ -249,6 +249,33 @@ def test_the_workshop_notebook_says_chelsea_is_a_cat(image: str) -> None:
     assert "\nCAT (" in printed, printed
 
 
+@needs_engine
+def test_the_training_notebook_trains_loads_the_model_into_the_server_and_asks_it(
+        image: str) -> None:  # fmt: skip
+    import json
+
+    from dlworkshop.classifier.datasets import DEBIAN_FASHION
+
+    if not DEBIAN_FASHION.is_dir():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    # The model server (with its management port) beside the notebook, as in the container
+    # on an instance; the notebook waits for it, trains, registers and classifies.
+    script = ("dlworkshop serve --port 8080 --management-port 8081 >/tmp/serve.log 2>&1 & "
+              "jupyter nbconvert --to notebook --execute --stdout train-and-classify.ipynb")
+    out = ENGINE.containers.run(
+        image, ["sh", "-c", script], working_dir="/home/app/notebooks", network_mode="none",
+        remove=True, stderr=False, environment={"DLWORKSHOP_BIND_ADDRESS": "127.0.0.1"},
+        volumes={str(DEBIAN_FASHION): {"bind": str(DEBIAN_FASHION), "mode": "ro"}},
+    )  # fmt: skip
+    notebook = json.loads(out)
+    printed = "".join(
+        "".join(o.get("text", "")) for cell in notebook["cells"] for o in cell.get("outputs", [])
+    )
+    assert "epoch 1: loss" in printed and "registered" in printed, printed
+    right = int(printed.split(" of 20 right")[0].rsplit("\n", 1)[-1])
+    assert right >= 14, printed  # one epoch of the MLP is right about 4 times in 5
+
+
 def test_a_push_streams_error_detail_is_a_failure() -> None:
     from dlworkshop.container.push import PushLayer, _layer_events
     from dlworkshop.events import Failed

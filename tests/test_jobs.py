@@ -129,3 +129,38 @@ def test_a_bucket_that_does_not_exist_is_said_before_training(sandbox: dict) -> 
         last = json_lines(out.stdout)[-1]
         assert "The bucket no-such-bucket-here does not exist" in last["message"], last
         assert not any(e["type"] == "train_started" for e in json_lines(out.stdout))
+
+
+async def test_the_lab4_jobs_part_runs_a_training_job_and_stops_one(deployed: Context) -> None:
+    from conftest import wait_until
+    from textual.widgets import DataTable, Input, Select
+
+    from dlworkshop.tui.app import WorkshopApp
+    from dlworkshop.tui.widgets.jobs import JobsPanel
+
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.ctx is not None)
+        await pilot.press("5")
+        panel = app.query_one(JobsPanel)
+        app.query_one("#tr-network", Select).value = "mlp"
+        app.query_one("#tr-epochs", Input).value = "1"
+        app.set_focus(None)
+        await pilot.press("j")
+        status = app.query_one("#jb-status")
+        await wait_until(pilot, lambda: "finished" in str(status.render()), 300)
+        assert "test accuracy" in str(status.render())
+        table = app.query_one("#jb-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count >= 1, 30)
+        assert table.get_row_at(0)[1:3] == ["train", "FINISHED"]
+
+        # x stops a running job: its task is stopped and the job is said to have stopped.
+        app.query_one("#tr-epochs", Input).value = "30"
+        app.set_focus(None)
+        await pilot.press("j")
+        await wait_until(pilot, lambda: "started" in str(status.render()), 120)
+        await pilot.press("x")
+        await wait_until(pilot, lambda: not panel.busy, 120)
+        assert "stopped" in str(status.render())
+        stopped = [j for j in jobs.listed(deployed) if j.status == "STOPPED"]
+        assert len(stopped) == 1 and "Stopped from dlworkshop" in stopped[0].summary

@@ -222,9 +222,11 @@ def check_options(kind: str, options: dict) -> None:
 
 def run(ctx: Context, kind: str, options: dict | None = None,
         sleep: Callable[[float], None] = time.sleep, stop: Callable[[], bool] = lambda: False,
-        timeout: float = JOB_TIMEOUT) -> Iterator[Event]:  # fmt: skip
+        timeout: float = JOB_TIMEOUT,
+        abandon: Callable[[], bool] = lambda: False) -> Iterator[Event]:  # fmt: skip
     """Stage the inputs, start the job's task, follow its state and log lines until it stops,
-    then say where its results are. `stop()` stops the task (and the job is then Failed)."""
+    then say where its results are. `stop()` stops the task (and the job is then Failed);
+    `abandon()` stops following it and leaves it running (the app is closing)."""
     from dlworkshop.classifier.train import new_run_id
 
     options = dict(options or {})
@@ -260,7 +262,7 @@ def run(ctx: Context, kind: str, options: dict | None = None,
         return
     task_id = answer["tasks"][0]["taskArn"].rsplit("/", 1)[-1]
     yield JobStarted(kind, run_id, task_id, line)
-    final = yield from _follow(ctx, kind, task_id, cluster, sleep, stop, timeout)
+    final = yield from _follow(ctx, kind, task_id, cluster, sleep, stop, timeout, abandon)
     if final is None:
         return
     code = next((c.get("exit_code") for c in final.containers), None)
@@ -275,14 +277,18 @@ def run(ctx: Context, kind: str, options: dict | None = None,
 
 def _follow(ctx: Context, kind: str, task_id: str, cluster: str,
             sleep: Callable[[float], None], stop: Callable[[], bool],
-            timeout: float):  # fmt: skip
-    """Yield the task's states and log lines until it stops; return its last state."""
+            timeout: float, abandon: Callable[[], bool]):  # fmt: skip
+    """Yield the task's states and log lines until it stops; return its last state (None
+    when it was abandoned or forgotten)."""
     ecs = ctx.client("ecs")
     tail = logs_mod.Tail(ctx, f"{kind}/{taskdef.CONTAINER}/{task_id}", since_seconds=60)
     addresses = tasks._addresses(tasks.instances(ctx, cluster))
     last, stopped_at, asked_stop = None, 0.0, False
     deadline = time.monotonic() + timeout
     while True:
+        if abandon():
+            yield Log(f"Stopped following task {task_id[:8]}; the job goes on.", "warning")
+            return None
         described = ecs.describe_tasks(cluster=cluster, tasks=[task_id])["tasks"]
         if not described:
             yield Failed(f"ECS no longer knows task {task_id[:8]}.",

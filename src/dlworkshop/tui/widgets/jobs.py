@@ -35,16 +35,32 @@ class JobsListed(Message):
         self.jobs, self.error = jobs, error
 
 
+def _line(event) -> Text:
+    """One event as a line of the job's log."""
+    from dlworkshop.aws.taskdef import TaskDefinitionReady
+    from dlworkshop.events import Failed, Log
+
+    if isinstance(event, Log):
+        return Text(event.message, style={"warning": "yellow", "error": "red"}.get(event.level, ""))
+    if isinstance(event, Failed):
+        return Text(f"{event.message} {event.hint}".strip(), style="red")
+    if isinstance(event, TaskDefinitionReady):  # the JSON is Lab 3's to show
+        what = "registered" if event.registered else "unchanged"
+        return Text(f"Task definition {event.family}:{event.revision} ({what})")
+    render = getattr(event, "render_text", None)
+    return Text.from_markup(render()) if callable(render) else Text(str(event))
+
+
 class JobsPanel(Vertical):
     """Jobs on the cluster: start, follow, stop, list, download."""
 
     def __init__(self, ctx: Callable[[], object], options: Callable[[], dict],
                  photos: Callable[[], Path | None], **kwargs) -> None:  # fmt: skip
         super().__init__(**kwargs)
-        self.ctx = ctx  # the app's Context (or None while connecting)
-        self.options = options  # the Train part's dataset, network and epochs
-        self.photos = photos  # the folder "Upload photos" sends
-        self._stop = threading.Event()
+        self.context_of = ctx  # the app's Context (or None while connecting)
+        self.train_choices = options  # the Train part's dataset, network and epochs
+        self.folder_of = photos  # the folder "Upload photos" sends
+        self._halt = threading.Event()
         self.busy = False
 
     def compose(self):
@@ -79,10 +95,10 @@ class JobsPanel(Vertical):
     def _say(self, text: str | Text) -> None:
         self.query_one("#jb-status", Static).update(text)
 
-    def _context(self):
+    def _connected_ctx(self):
         from dlworkshop.errors import UserError
 
-        ctx = self.ctx()
+        ctx = self.context_of()
         if ctx is None:
             raise UserError("Not connected yet: wait for the header to show the target.")
         return ctx
@@ -106,7 +122,7 @@ class JobsPanel(Vertical):
             self.app.notify("A job is being followed; Stop (x) it or wait.", severity="warning")
             return False
         self.busy = True
-        self._stop.clear()
+        self._halt.clear()
         log = self.query_one("#jb-log", RichLog)
         log.clear()
         log.display = True
@@ -117,7 +133,7 @@ class JobsPanel(Vertical):
 
     # ----- actions --------------------------------------------------------------------
     def run_job(self, kind: str) -> None:
-        options = self.options() if kind == "train" else {}
+        options = self.train_choices() if kind == "train" else {}
         if not self._begin(f"Starting a {kind} job…"):
             return
         self.query_one("#jb-stop", Button).disabled = False
@@ -127,16 +143,16 @@ class JobsPanel(Vertical):
     def _run(self, kind: str, options: dict) -> None:
         from dlworkshop.aws import jobs
 
-        self._relay(lambda: jobs.run(self._context(), kind, options, stop=self._stop.is_set))
+        self._relay(lambda: jobs.run(self._connected_ctx(), kind, options, stop=self._halt.is_set))
 
     def stop(self) -> None:
         if not self.busy:
             return
-        self._stop.set()
+        self._halt.set()
         self._say("Stopping the job's task…")
 
     def upload(self) -> None:
-        folder = self.photos()
+        folder = self.folder_of()
         if folder is None:
             self.app.notify("No photo folder to upload: use `dlworkshop upload PATH`.",
                             severity="warning")  # fmt: skip
@@ -148,7 +164,7 @@ class JobsPanel(Vertical):
     def _upload(self, folder: str) -> None:
         from dlworkshop.aws import jobs
 
-        self._relay(lambda: jobs.upload(self._context(), folder))
+        self._relay(lambda: jobs.upload(self._connected_ctx(), folder))
 
     def download(self) -> None:
         table = self.query_one("#jb-table", DataTable)
@@ -166,7 +182,7 @@ class JobsPanel(Vertical):
     def _download(self, run_id: str) -> None:
         from dlworkshop.aws import jobs
 
-        self._relay(lambda: jobs.download(self._context(), run_id, str(RESULTS_DIR)))
+        self._relay(lambda: jobs.download(self._connected_ctx(), run_id, str(RESULTS_DIR)))
 
     def refresh_jobs(self) -> None:
         self._list()
@@ -177,7 +193,7 @@ class JobsPanel(Vertical):
         from dlworkshop.errors import explain
 
         try:
-            self.post_message(JobsListed(jobs.listed(self._context())))
+            self.post_message(JobsListed(jobs.listed(self._connected_ctx())))
         except Exception as exc:
             self.post_message(JobsListed([], explain(exc)))
 
@@ -195,7 +211,7 @@ class JobsPanel(Vertical):
             self.query_one("#jb-stop", Button).disabled = True
             self.refresh_jobs()
             return
-        log.write(Text.from_markup(event.render_text()))
+        log.write(_line(event))
         if isinstance(event, jobs.JobStarted):
             self._say(f"{event.kind.capitalize()} job {event.run_id}: task {event.task_id[:8]} "
                       "started; its log follows. (x stops it)")  # fmt: skip
