@@ -119,6 +119,9 @@ def build(ctx: Context, kind: str = SERVE, image: Image | None = None) -> dict:
         "image": image.reference,
         "essential": True,
         "memory": memory,
+        # An init process as PID 1 passes ECS's SIGTERM on: Python as PID 1 ignores it, and
+        # a stopped job would wait out the stop timeout and be killed (exit 137).
+        "linuxParameters": {"initProcessEnabled": True},
         "logConfiguration": {"logDriver": "awslogs", "options": {
             "awslogs-group": outs["LogGroupName"], "awslogs-region": ctx.target.region,
             "awslogs-stream-prefix": kind}},

@@ -327,6 +327,8 @@ class TaskAgent(Agent):
             arguments["working_dir"] = d["workingDirectory"]
         if d.get("user"):
             arguments["user"] = d["user"]
+        if (d.get("linuxParameters") or {}).get("initProcessEnabled"):
+            arguments["init"] = True  # as the ECS agent: docker run --init
         if d.get("memory"):
             arguments["mem_limit"] = f"{int(d['memory'])}m"
         if d.get("memoryReservation"):

@@ -65,16 +65,18 @@ class JobsPanel(Vertical):
 
     def compose(self):
         with Horizontal(classes="tr-row"):
-            yield Button("Train job (j)", id="jb-train", variant="primary", compact=True)
-            yield Button("Predict job (k)", id="jb-predict", compact=True)
-            yield Button("Stop (x)", id="jb-stop", variant="error", compact=True, disabled=True)
+            yield Button("Train (j)", id="jb-train", variant="primary", compact=True)
+            yield Button("Predict (k)", id="jb-predict", compact=True)
         with Horizontal(classes="tr-row"):
-            yield Button("Upload photos (u)", id="jb-upload", compact=True)
-            yield Button("Get results (g)", id="jb-get", compact=True)
+            yield Button("Upload (u)", id="jb-upload", compact=True)
+            yield Button("Results (g)", id="jb-get", compact=True)
+        with Horizontal(classes="tr-row"):
+            yield Button("Stop (x)", id="jb-stop", variant="error", compact=True, disabled=True)
             yield Button("List", id="jb-list", compact=True)
         yield Static("Jobs run as ECS tasks; results go to the output bucket.", id="jb-status",
                      classes="dim")  # fmt: skip
-        yield RichLog(id="jb-log", wrap=True, markup=True, max_lines=500)
+        # min_width: RichLog wraps at 78 columns by default, wider than this column.
+        yield RichLog(id="jb-log", wrap=True, markup=True, max_lines=500, min_width=20)
         yield DataTable(id="jb-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
