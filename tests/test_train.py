@@ -35,8 +35,12 @@ def test_the_cli_says_what_is_wrong() -> None:
     assert out.returncode == 1 and "--epochs must be at least 1" in out.stdout
     out = run_cli("train", "--dataset", "imagenet")
     assert out.returncode == 2 and "invalid choice" in out.stderr  # argparse's own
-    out = run_cli("--json", "train", "--out", "s3://nowhere/x")
-    assert out.returncode == 1 and "ECS training job" in out.stdout
+    # An S3 destination without credentials is said before any training starts.
+    out = run_cli("--json", "train", "--out", "s3://nowhere/x",
+                  env={"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE":
+                       "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"})  # fmt: skip
+    assert out.returncode == 1 and "S3 could not be reached" in out.stdout
+    assert "train_started" not in out.stdout
 
 
 def test_a_missing_debian_dataset_says_how_to_get_it(monkeypatch, tmp_path: Path) -> None:

@@ -107,10 +107,7 @@ class Downloaded(Event):
 
 
 def buckets(ctx: Context) -> Buckets:
-    description = stack_ops.describe(ctx, ctx.state.stack_name)
-    if description is None:
-        raise UserError(f"There is no stack called {ctx.state.stack_name}: deploy it in Lab 1.")
-    outs = stack_ops.outputs(description)
+    outs = stack_ops.outputs(stack_ops.required(ctx))
     return Buckets(outs["InputBucketName"], outs["OutputBucketName"])
 
 

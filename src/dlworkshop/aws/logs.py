@@ -53,10 +53,7 @@ def parse_since(text: str) -> float:
 
 
 def group_of(ctx: Context) -> str:
-    description = stack_ops.describe(ctx, ctx.state.stack_name)
-    if description is None:
-        raise UserError(f"There is no stack called {ctx.state.stack_name}: deploy it in Lab 1.")
-    return stack_ops.outputs(description)["LogGroupName"]
+    return stack_ops.outputs(stack_ops.required(ctx))["LogGroupName"]
 
 
 class Tail:

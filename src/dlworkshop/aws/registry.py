@@ -40,10 +40,7 @@ class Repository:
 def repository(ctx: Context) -> Repository:
     """The repository from the Lab 1 stack's outputs."""
     name = ctx.state.stack_name
-    description = stack_ops.describe(ctx, name)
-    if description is None:
-        raise UserError(f"There is no stack called {name}: deploy it in Lab 1 first.")
-    out = stack_ops.outputs(description)
+    out = stack_ops.outputs(stack_ops.required(ctx))
     if not out.get("RepositoryName") or not out.get("RepositoryUri"):
         raise UserError(f"{name} has no repository outputs yet; is it still being created?")
     return Repository(out["RepositoryName"], out["RepositoryUri"])

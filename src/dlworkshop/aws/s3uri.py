@@ -59,7 +59,8 @@ def check_bucket(s3: Any, bucket: str) -> None:
                             "(in a task: its task role).") from None  # fmt: skip
         raise UserError(f"The bucket {bucket} could not be reached: {exc}") from None
     except BotoCoreError as exc:
-        raise UserError(f"S3 could not be reached: {exc}") from None
+        raise UserError(f"S3 could not be reached: {exc}. Give AWS credentials (a profile or "
+                        "the standard chain); in an ECS job the task role gives them.") from None
 
 
 def keys(s3: Any, uri: str) -> Iterator[dict]:

@@ -106,6 +106,17 @@ def describe(ctx: Context, stack: str) -> dict | None:
         raise
 
 
+def required(ctx: Context) -> dict:
+    """The workshop's stack's description; a clear UserError when it is not there."""
+    description = describe(ctx, ctx.state.stack_name)
+    if description is None:
+        from dlworkshop.errors import UserError
+
+        raise UserError(f"There is no stack called {ctx.state.stack_name}: deploy it in Lab 1 "
+                        "first.")  # fmt: skip
+    return description
+
+
 def outputs(description: dict) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
 

@@ -21,10 +21,10 @@ CONTAINER = "mxnet"
 AGENT_RESERVE_MIB = 512  # what the ECS agent, Docker and the OS keep on an instance
 # What the ECS agent registers for a type when Price List/EC2 cannot say (m5.large).
 DEFAULT_VCPUS, DEFAULT_MEMORY_MIB = 2, 8192
-# Only what ECS itself would compare; the rest of describe_task_definition is bookkeeping.
 # Each task's share of an instance, so that the model server, Jupyter and a job fit side by
 # side (training holds its whole dataset as float32: CIFAR-10 is 0.6 GB of it).
 SHARE = {SERVE: 0.45, JUPYTER: 0.15, TRAIN: 0.3, PREDICT: 0.1}
+# Only what ECS itself would compare; the rest of describe_task_definition is bookkeeping.
 COMPARED = ("containerDefinitions", "taskRoleArn", "executionRoleArn", "networkMode",
             "cpu", "memory", "requiresCompatibilities")  # fmt: skip
 
@@ -105,9 +105,7 @@ def build(ctx: Context, kind: str = SERVE, image: Image | None = None) -> dict:
     if kind not in KINDS:
         raise UserError(f"{kind!r} is not a workshop task; use one of {', '.join(KINDS)}.")
     stack = ctx.state.stack_name
-    description = stack_ops.describe(ctx, stack)
-    if description is None:
-        raise UserError(f"There is no stack called {stack}: deploy it in Lab 1 first.")
+    description = stack_ops.required(ctx)
     outs = stack_ops.outputs(description)
     params = stack_ops.parameters_of(description)
     image = image or pushed_image(ctx)
@@ -135,7 +133,7 @@ def build(ctx: Context, kind: str = SERVE, image: Image | None = None) -> dict:
             {"name": "DLWORKSHOP_OUTPUT_BUCKET", "value": outs["OutputBucketName"]},
         ]
     else:
-        _serving(container, kind, gpu, memory)
+        _serving(container, kind, gpu)
     if gpu and kind != PREDICT:  # a prediction job is small: it leaves the GPU to the others
         container["resourceRequirements"] = [{"type": "GPU", "value": "1"}]
     return {
@@ -151,7 +149,7 @@ def build(ctx: Context, kind: str = SERVE, image: Image | None = None) -> dict:
     }
 
 
-def _serving(container: dict[str, Any], kind: str, gpu: bool, memory: int) -> None:
+def _serving(container: dict[str, Any], kind: str, gpu: bool) -> None:
     """The model server or Jupyter: its command, port and (for the server) health check."""
     port = PORTS[kind]
     container["portMappings"] = [{"containerPort": port, "hostPort": port, "protocol": "tcp"}]

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from dlworkshop.aws import stack as stack_ops
 from dlworkshop.aws import taskdef
 from dlworkshop.context import Context
-from dlworkshop.errors import UserError
 from dlworkshop.events import Event, Failed, Log
 
 STARTED_BY = "dlworkshop"  # how the workshop's tasks are told from others on the cluster
@@ -60,10 +59,7 @@ class TasksReady(Event):
 
 
 def cluster_of(ctx: Context) -> str:
-    description = stack_ops.describe(ctx, ctx.state.stack_name)
-    if description is None:
-        raise UserError(f"There is no stack called {ctx.state.stack_name}: deploy it in Lab 1.")
-    return stack_ops.outputs(description)["ClusterName"]
+    return stack_ops.outputs(stack_ops.required(ctx))["ClusterName"]
 
 
 def instances(ctx: Context, cluster: str | None = None) -> list[dict]:

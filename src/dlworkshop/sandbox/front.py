@@ -13,11 +13,12 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from dlworkshop.sandbox.credentials import PATH as credentials_path
+
 SECRET_HEADER = "X-Dlworkshop-Sandbox-Secret"
 HEALTH = "/dlworkshop/health"
 STATUS = "/dlworkshop/status"
 CHECKIP = "/dlworkshop/checkip"
-CREDENTIALS = "/v2/credentials/"  # as the ECS agent's endpoint names them
 
 
 def _reply(start_response: Callable, status: str, body: Any, kind: str = "application/json"):
@@ -48,7 +49,7 @@ class Front:
         if path == CHECKIP:
             # What checkip.amazonaws.com tells an EC2 client; here every client is local.
             return _reply(start_response, "200 OK", "127.0.0.1\n", "text/plain")
-        if self.credentials is not None and path.startswith(CREDENTIALS):
+        if self.credentials is not None and path.startswith(credentials_path):
             status, body = self.credentials.answer(path, environ.get("HTTP_AUTHORIZATION", ""))
             return _reply(start_response, status, body)
         if path == STATUS or path.startswith("/moto-api"):

@@ -18,6 +18,8 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, RichLog, Static
 from textual.worker import get_current_worker
 
+from dlworkshop.tui.widgets.tables import cursor_key
+
 RESULTS_DIR = Path("~/dlworkshop-results")  # where "Get results" puts a job's files
 
 
@@ -169,16 +171,12 @@ class JobsPanel(Vertical):
         self._relay(lambda: jobs.upload(self._connected_ctx(), folder))
 
     def download(self) -> None:
-        table = self.query_one("#jb-table", DataTable)
-        if not table.row_count:
+        run_id = cursor_key(self.query_one("#jb-table", DataTable))
+        if run_id is None:
             self.app.notify("No job to download yet: List, then pick one.", severity="warning")
             return
-        from textual.coordinate import Coordinate
-
-        row = table.cursor_row if table.cursor_row is not None else 0
-        run_id = table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
-        if run_id and self._begin(f"Downloading {run_id}…"):
-            self._download(str(run_id))
+        if self._begin(f"Downloading {run_id}…"):
+            self._download(run_id)
 
     @work(thread=True, group="work-lab4-job", exclusive=True)
     def _download(self, run_id: str) -> None:

@@ -20,6 +20,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
+from dlworkshop.tui.widgets.tables import cursor_key
+
 
 class TrainLine(Message):
     """One event from the training process (as its JSON dict)."""
@@ -258,13 +260,8 @@ class TrainPanel(Vertical):
         plot.refresh()
 
     def serve_selected(self) -> None:
-        table = self.query_one("#tr-runs", DataTable)
-        if not table.row_count:
+        key = cursor_key(self.query_one("#tr-runs", DataTable))
+        if key is None:
             self.app.notify("No trained model yet: Train (t) first.", severity="warning")
             return
-        from textual.coordinate import Coordinate
-
-        row = table.cursor_row if table.cursor_row is not None else 0
-        key = table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
-        if key:
-            self.post_message(ServeTrained(str(key)))
+        self.post_message(ServeTrained(key))
