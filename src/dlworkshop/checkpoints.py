@@ -192,7 +192,8 @@ for _cp in (
         "dlworkshop.aws.cleanup:check_empty",
     ),
     Checkpoint("appendix.gpu", "appendix", "MXNet runs on a GPU instance"),
-    Checkpoint("appendix.mf", "appendix", "Matrix factorisation model trained"),
+    Checkpoint("appendix.mf", "appendix", "Matrix factorisation model trained",
+               "dlworkshop.classifier.recommend:check_trained"),
     Checkpoint("appendix.dist", "appendix", "Distributed training ran on both instances"),
 ):
     register(_cp)

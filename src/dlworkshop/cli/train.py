@@ -10,15 +10,22 @@ from dlworkshop.events import Event
 
 def add_parsers(sub, parent: list) -> None:
     from dlworkshop.classifier.datasets import NAMES
+    from dlworkshop.classifier.recommend import DATASETS
     from dlworkshop.classifier.train import DEFAULTS, NETWORKS
 
     train = sub.add_parser("train", parents=parent,
-                           help="Lab 4: train a classifier (Gluon, hybridized), then serve it")
-    train.add_argument("--dataset", default=DEFAULTS["dataset"], choices=NAMES,
-                       help="fashion-mnist is offline (Debian's dataset-fashion-mnist); "
-                            "mnist and cifar10 are downloaded")  # fmt: skip
+                           help="Lab 4: train a classifier (Gluon, hybridized), then serve it; "
+                                "Appendix: --task recommend")  # fmt: skip
+    train.add_argument("--task", choices=("classify", "recommend"), default="classify",
+                       help="recommend: matrix factorisation of ratings (the Appendix)")
+    train.add_argument("--dataset", choices=NAMES + DATASETS,
+                       help="classify: fashion-mnist (the default; offline, Debian's "
+                            "dataset-fashion-mnist), mnist or cifar10 (downloaded); recommend: "
+                            "synthetic (the default; offline, with a known noise floor) or "
+                            "movielens (MovieLens 100k, downloaded)")  # fmt: skip
     train.add_argument("--network", default=DEFAULTS["network"], choices=NETWORKS)
-    train.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    train.add_argument("--epochs", type=int,
+                       help=f"default {DEFAULTS['epochs']} (classify) or 25 (recommend)")
     train.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     train.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="learning rate (SGD)")
     train.add_argument("--gpu", action="store_true", help="train on the first GPU")
@@ -30,6 +37,8 @@ def add_parsers(sub, parent: list) -> None:
                             "(metrics.json is written last); it is always kept in the model "
                             "cache, where serve and classify find it")  # fmt: skip
     train.add_argument("--run-id", default="", help=argparse.SUPPRESS)  # an ECS job names it
+    train.add_argument("--user", type=int, default=0,
+                       help="recommend: the user to recommend for (numbered from 0)")
 
 
 def _staged_data(source: str, folder) -> Iterator[Event]:
@@ -51,11 +60,20 @@ def cmd_train(args: argparse.Namespace, printer) -> Iterator[Event]:
     from pathlib import Path
 
     from dlworkshop.aws import s3uri
-    from dlworkshop.classifier.train import Options, TrainDone, TrainProgress, train
+    from dlworkshop.classifier.datasets import NAMES
+    from dlworkshop.classifier.train import DEFAULTS, Options, TrainDone, TrainProgress, train
+    from dlworkshop.errors import UserError
     from dlworkshop.events import Log
 
+    if args.task == "recommend":
+        yield from _recommend(args)
+        return
+    dataset = args.dataset or DEFAULTS["dataset"]
+    if dataset not in NAMES:
+        raise UserError(f"--dataset {dataset} is a rating set: use it with --task recommend.")
     to_s3 = bool(args.out) and s3uri.is_s3(args.out)
-    options = Options(args.dataset, args.network, args.epochs, args.batch_size, args.lr,
+    epochs = DEFAULTS["epochs"] if args.epochs is None else args.epochs
+    options = Options(dataset, args.network, epochs, args.batch_size, args.lr,
                       args.gpu, run_id=args.run_id)  # fmt: skip
     options.check()  # before anything loads: a bad option costs nothing
     if to_s3:  # a bucket that is not there is said before the training, not after it
@@ -75,6 +93,19 @@ def cmd_train(args: argparse.Namespace, printer) -> Iterator[Event]:
             if isinstance(event, TrainDone) and args.out:
                 where = _copy_out(event, args.out, to_s3)
                 yield Log(f"Copied the model to {where}.")
+
+
+def _recommend(args: argparse.Namespace) -> Iterator[Event]:
+    """Matrix factorisation on a rating set (the Appendix)."""
+    from dlworkshop.classifier import recommend
+    from dlworkshop.errors import UserError
+
+    dataset = args.dataset or "synthetic"
+    if dataset not in recommend.DATASETS:
+        raise UserError(f"--dataset {dataset} is an image set: --task recommend takes "
+                        f"{' or '.join(recommend.DATASETS)}.")  # fmt: skip
+    yield from recommend.train(dataset, 25 if args.epochs is None else args.epochs,
+                               user=args.user)  # fmt: skip
 
 
 def _copy_out(done, out: str, to_s3: bool) -> str:
