@@ -54,3 +54,27 @@ def test_bad_recommend_options_get_one_clear_message(args: list, message: str) -
 def test_an_image_task_refuses_a_rating_set() -> None:
     out = run_cli("--json", "train", "--dataset", "synthetic")
     assert out.returncode == 1 and "use it with --task recommend" in out.stdout
+
+
+async def test_the_appendix_factorises_plots_each_epoch_and_passes_its_checkpoint(
+        sandbox: dict) -> None:  # fmt: skip
+    from conftest import wait_until
+    from textual.widgets import DataTable
+    from textual_plotext import PlotextPlot
+
+    from dlworkshop.tui.app import WorkshopApp
+    from dlworkshop.tui.widgets.recommender import RecommendPanel
+
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.ctx is not None)
+        await pilot.press("7")
+        panel = app.query_one(RecommendPanel)
+        await pilot.press("f")
+        await wait_until(pilot, lambda: len(panel.epochs) >= 1, 120)
+        assert app.query_one(PlotextPlot).display  # drawn from the first epoch on
+        table = app.query_one("#mf-recs", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 10, 120)
+        assert len(panel.epochs) == 25
+        await wait_until(pilot, lambda: app.state.results("sandbox").get(
+            "appendix.mf", {}).get("status") == "passed", 60)  # fmt: skip

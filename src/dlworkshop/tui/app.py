@@ -27,6 +27,7 @@ from dlworkshop import state as state_store
 from dlworkshop.checkpoints import CheckResult
 from dlworkshop.labs import BY_ID, LABS, lab_index
 from dlworkshop.target import DEFAULT_REGION, SANDBOX, Target
+from dlworkshop.tui.screens.appendix import AppendixView
 from dlworkshop.tui.screens.cleanup import CleanupView
 from dlworkshop.tui.screens.confirm import Confirm
 from dlworkshop.tui.screens.help import HelpScreen
@@ -53,6 +54,7 @@ VIEWS: dict[str, type[LabView]] = {
     "lab3": Lab3View,
     "lab4": Lab4View,
     "cleanup": CleanupView,
+    "appendix": AppendixView,
 }
 
 
