@@ -62,25 +62,26 @@ class ResourceRow(Static):
         marker = {"green": "✔", "red": "✘", "yellow": "◔"}.get(style, "·")
         grid = Table.grid(padding=(0, 1), expand=True)
         show_type = self.size.width >= 60  # a narrow pane keeps the names readable instead
-        grid.add_column(ratio=5, no_wrap=True, overflow="ellipsis")
+        grid.add_column(no_wrap=True)  # the indent and the marker
+        # A long logical ID folds onto a second line rather than losing its end.
+        grid.add_column(ratio=5, overflow="fold")
         if show_type:
             grid.add_column(ratio=3, no_wrap=True, overflow="ellipsis")
         grid.add_column(no_wrap=True)
         show_time = self.size.width >= 40  # under 40 columns the name matters more
         if show_time:
             grid.add_column(justify="right", no_wrap=True, width=5)
-        name = Text("  " * self.depth)
-        name.append(f"{marker} ", style=style)
-        name.append(self.logical_id, style="bold")
+        lead = Text("  " * self.depth)
+        lead.append(marker, style=style)
+        name = Text(self.logical_id, style="bold")
         kind = [Text(self.resource_type.removeprefix("AWS::"), style="dim")] if show_type else []
         # A narrow pane gives the names the room: "created" says what CREATE_COMPLETE does.
         status = self.status if self.size.width >= 50 else short_status(self.status)
         timing = [Text(f"{elapsed:.0f}s", style="dim")] if show_time else []
-        grid.add_row(name, *kind, Text(status, style=style), *timing)
+        grid.add_row(lead, name, *kind, Text(status, style=style), *timing)
         if self.reason:  # wrapped under the failed row
-            blanks = [""] * (len(grid.columns) - 1)
-            grid.add_row(Text(f"{'  ' * self.depth}  └ {self.reason}", style="red"), *blanks)
-            grid.columns[0].no_wrap = False
+            blanks = [""] * (len(grid.columns) - 2)
+            grid.add_row("", Text(f"└ {self.reason}", style="red"), *blanks)
         return grid
 
 
