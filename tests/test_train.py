@@ -204,3 +204,14 @@ async def test_the_lab4_train_part_plots_each_epoch_serves_and_stops(sandbox: di
                          30)  # fmt: skip
         assert proc is not None and proc.poll() is not None
         assert set(registry.trained_models()) == before
+
+
+@pytest.mark.slow
+@needs_fashion
+def test_lenet_reaches_090_on_fashion_mnist_in_5_epochs(home: Path) -> None:
+    """The issue's own command line, as a learner types it."""
+    out = run_cli("--json", "train", "--dataset", "fashion-mnist", "--network", "lenet",
+                  "--epochs", "5", timeout=900)  # fmt: skip
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    done = json_lines(out.stdout)[-1]
+    assert done["type"] == "train_done" and done["test_accuracy"] >= 0.90, done

@@ -164,7 +164,8 @@ def build_network(name: str, classes: int):
         return net
     if name in ("lenet", "cnn"):
         # "lenet" is the reference's (tanh); "cnn", the default, is the same shape with ReLU:
-        # with the cosine schedule, 0.907 on Fashion-MNIST in 5 epochs (lenet 0.888 without).
+        # with the cosine schedule, 0.907 on Fashion-MNIST in 5 epochs (lenet, with Glorot's
+        # initialisation, 0.909).
         act = "tanh" if name == "lenet" else "relu"
         net = nn.HybridSequential()
         net.add(nn.Conv2D(20, 5, activation=act), nn.MaxPool2D(2, 2),
@@ -184,6 +185,17 @@ def build_network(name: str, classes: int):
             channels_in = channels
     net.add(nn.GlobalAvgPool2D(), nn.Flatten(), nn.Dense(classes))
     return net
+
+
+def initializer(network: str):
+    """Glorot's uniform initialisation for LeNet's tanh layers (what it was made for:
+    0.909 on Fashion-MNIST in 5 epochs here, against 0.888 with the ReLU one), and the
+    magnitude-2.24 Xavier that suits ReLU for the rest."""
+    import mxnet as mx
+
+    if network == "lenet":
+        return mx.init.Xavier(rnd_type="uniform", factor_type="avg", magnitude=3)
+    return mx.init.Xavier(magnitude=2.24)
 
 
 def _step_block(net):
@@ -242,7 +254,7 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
                        options.lr, n, len(data.test_x), threads)  # fmt: skip
 
     net = build_network(options.network, len(data.labels))
-    net.initialize(mx.init.Xavier(magnitude=2.24), ctx=ctx)
+    net.initialize(initializer(options.network), ctx=ctx)
     step = _step_block(net)
     step.hybridize(static_alloc=True, static_shape=True)
     trainer = gluon.Trainer(net.collect_params(), "sgd", {
