@@ -237,12 +237,7 @@ def run(ctx: Context, kind: str, options: dict | None = None,
             yield Failed(f"s3://{b.input}/{source} holds no photos.",
                          "Upload a folder first: `dlworkshop upload PATH`.")  # fmt: skip
             return
-    ready = None
-    for event in taskdef.register(ctx, kind):
-        yield event
-        if isinstance(event, taskdef.TaskDefinitionReady):
-            ready = event
-    assert ready is not None
+    ready = yield from taskdef.register(ctx, kind)
     run_id = new_run_id()
     line = command(ctx, kind, run_id, options)
     cluster = tasks.cluster_of(ctx)

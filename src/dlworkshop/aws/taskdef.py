@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,22 +187,26 @@ def latest(ctx: Context, name: str) -> dict | None:
     return ecs.describe_task_definition(taskDefinition=arns[0])["taskDefinition"]
 
 
-def register(ctx: Context, kind: str = SERVE) -> Iterator[Event]:
-    """Register a new revision only when the definition changed; yield the one to run."""
+def register(ctx: Context, kind: str = SERVE) -> Generator[Event, None, TaskDefinitionReady]:
+    """Register a new revision only when the definition changed; yield the one to run, and
+    return it (`ready = yield from register(…)`)."""
     wanted = build(ctx, kind)
     current = latest(ctx, wanted["family"])
     image = wanted["containerDefinitions"][0]["image"]
     if current is not None and _normalised(current) == _normalised(json.loads(
             json.dumps(wanted))):  # fmt: skip
-        yield TaskDefinitionReady(current["family"], current["revision"],
-                                  current["taskDefinitionArn"], image, False, wanted)  # fmt: skip
-        return
+        ready = TaskDefinitionReady(current["family"], current["revision"],
+                                    current["taskDefinitionArn"], image, False, wanted)  # fmt: skip
+        yield ready
+        return ready
     if current is not None:
         yield Log(f"{wanted['family']}:{current['revision']} differs from the stack and the "
                   "pushed image; registering a new revision.")  # fmt: skip
     made = ctx.client("ecs").register_task_definition(**wanted)["taskDefinition"]
-    yield TaskDefinitionReady(made["family"], made["revision"], made["taskDefinitionArn"],
-                              image, True, wanted)  # fmt: skip
+    ready = TaskDefinitionReady(made["family"], made["revision"], made["taskDefinitionArn"],
+                                image, True, wanted)  # fmt: skip
+    yield ready
+    return ready
 
 
 def check_registered(ctx: Context):

@@ -124,12 +124,7 @@ def run(
     timeout: float = FOLLOW_TIMEOUT,
 ) -> Iterator[Event]:
     """One task per container instance (or those in `only`), followed until each runs."""
-    ready = None
-    for event in taskdef.register(ctx, kind):
-        yield event
-        if isinstance(event, taskdef.TaskDefinitionReady):
-            ready = event
-    assert ready is not None
+    ready = yield from taskdef.register(ctx, kind)
     cluster = cluster_of(ctx)
     every = instances(ctx, cluster)
     targets = every

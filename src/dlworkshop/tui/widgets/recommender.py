@@ -7,7 +7,6 @@ recommend`) read line by line in a worker thread, so MXNet never competes with t
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -16,6 +15,8 @@ from textual import on, work
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
+
+from dlworkshop.tui.widgets import child
 
 
 class RecommendLine(Message):
@@ -82,34 +83,12 @@ class RecommendPanel(Vertical):
         self.epochs, self.baselines = [], {}
         self.query_one("#mf-status", Static).update("Starting (loading the ratings and MXNet)…")
         self.query_one("#mf-start", Button).disabled = True
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, text=True)  # fmt: skip
-        proc = self.proc
-
-        def end() -> None:  # a run must not outlive the app
-            if proc.poll() is None:
-                proc.terminate()
-
-        add = getattr(self.app, "add_cleanup", None)
-        if add is not None:
-            add(end)
-        self._follow(proc)
+        self.proc = child.start(argv, self.app)
+        self._follow(self.proc)
 
     @work(thread=True, group="work-recommend")
     def _follow(self, proc: subprocess.Popen) -> None:
-        assert proc.stdout is not None and proc.stderr is not None
-        error = ""
-        for line in proc.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("type") == "failed":
-                error = event.get("message", "")
-            self.post_message(RecommendLine(event))
-        code = proc.wait()
-        if code and not error:
-            error = proc.stderr.read()[-400:].strip()
+        code, error = child.relay(proc, lambda event: self.post_message(RecommendLine(event)))
         self.post_message(RecommendEnded(code, error))
 
     def on_recommend_line(self, message: RecommendLine) -> None:

@@ -10,7 +10,6 @@ complete).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -20,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
+from dlworkshop.tui.widgets import child
 from dlworkshop.tui.widgets.tables import cursor_key
 
 
@@ -153,21 +153,8 @@ class TrainPanel(Vertical):
         self.query_one("#tr-progress", ProgressBar).update(total=None, progress=0)
         self.query_one("#tr-start", Button).disabled = True
         self.query_one("#tr-stop", Button).disabled = False
-        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, text=True, env=env)  # fmt: skip
-        self.host_cleanup(self.proc)
+        self.proc = child.start(argv, self.app)
         self._follow(self.proc)
-
-    def host_cleanup(self, proc: subprocess.Popen) -> None:
-        """A run must not outlive the app."""
-        def end() -> None:
-            if proc.poll() is None:
-                proc.terminate()
-
-        add = getattr(self.app, "add_cleanup", None)
-        if add is not None:
-            add(end)
 
     def stop(self) -> None:
         if not self.running:
@@ -179,19 +166,7 @@ class TrainPanel(Vertical):
 
     @work(thread=True, group="work-train")
     def _follow(self, proc: subprocess.Popen) -> None:
-        assert proc.stdout is not None and proc.stderr is not None
-        error = ""
-        for line in proc.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("type") == "failed":
-                error = event.get("message", "")
-            self.post_message(TrainLine(event))
-        code = proc.wait()
-        if code and not error:
-            error = proc.stderr.read()[-400:].strip()
+        code, error = child.relay(proc, lambda event: self.post_message(TrainLine(event)))
         self.post_message(TrainEnded(code, self._stopping, error))
 
     # ----- showing progress -----------------------------------------------------------
