@@ -148,19 +148,8 @@ def stage_dataset(ctx: Context, name: str) -> Iterator[Event]:
     """The dataset's pinned files in s3://<input>/datasets/<name>/, uploaded once."""
     from dlworkshop.classifier import datasets
 
-    local: list[tuple[str, Path]] = []
-    if name == "fashion-mnist":
-        datasets.load(name)  # says clearly when Debian's package is missing
-        local = [(a.name, datasets.DEBIAN_FASHION / a.name) for a in datasets.FASHION]
-    else:
-        from dlworkshop.classifier.fetch import fetch
-        from dlworkshop.paths import cache_dir
-
-        folder = cache_dir() / "datasets" / name
-        try:
-            local = [(a.name, fetch(a, folder)) for a in datasets.assets(name)]
-        except UserError as exc:
-            raise datasets.offline_error(name, exc) from None
+    folder = datasets.folder_of(name)  # the files only: no need to decode them here
+    local = [(a.name, folder / a.name) for a in datasets.assets(name)]
     bucket, s3 = buckets(ctx).input, ctx.client("s3")
     prefix = f"{DATASETS}{name}/"
     there = {o["Key"]: o["Size"] for p in s3.get_paginator("list_objects_v2").paginate(
@@ -183,9 +172,8 @@ def _trained_model(ctx: Context, out: str, model: str) -> str:
     return f"s3://{out}/train/{model}/" if found else model
 
 
-def command(ctx: Context, kind: str, run_id: str, options: dict) -> list[str]:
+def command(ctx: Context, b: Buckets, kind: str, run_id: str, options: dict) -> list[str]:
     """The job's command line in the container."""
-    b = buckets(ctx)
     if kind == taskdef.TRAIN:
         dataset = options.get("dataset") or "fashion-mnist"
         line = ["dlworkshop", "train", "--dataset", dataset,
@@ -239,7 +227,7 @@ def run(ctx: Context, kind: str, options: dict | None = None,
             return
     ready = yield from taskdef.register(ctx, kind)
     run_id = new_run_id()
-    line = command(ctx, kind, run_id, options)
+    line = command(ctx, b, kind, run_id, options)
     cluster = tasks.cluster_of(ctx)
     answer = ctx.client("ecs").run_task(
         cluster=cluster, taskDefinition=ready.arn, count=1, startedBy=tasks.STARTED_BY,

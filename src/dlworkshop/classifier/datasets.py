@@ -97,9 +97,11 @@ def assets(name: str) -> tuple[Asset, ...]:
     return {"fashion-mnist": FASHION, "mnist": MNIST, "cifar10": (CIFAR10,)}[name]
 
 
-def load(name: str, source: Path | None = None) -> Dataset:
-    """One of NAMES, with a clear message when it cannot be had. `source` is a folder the
-    files were put in (a training task's copy from S3): each is checked against its pin."""
+def folder_of(name: str, source: Path | None = None) -> Path:
+    """The folder holding the dataset's pinned files (`assets(name)`), fetched or copied
+    first when needed, with a clear message when they cannot be had. `source` is a folder
+    the files were put in (a training task's copy from S3): each is checked against its
+    pin."""
     if name not in NAMES:
         raise UserError(f"There is no dataset called {name!r}: pick one of {', '.join(NAMES)}.")
     if name == "fashion-mnist" and source is None:
@@ -107,7 +109,7 @@ def load(name: str, source: Path | None = None) -> Dataset:
             raise UserError(f"Fashion-MNIST is not in {DEBIAN_FASHION}: install Debian's "
                             "package (apt-get install dataset-fashion-mnist; `./workshop "
                             "setup` does).")  # fmt: skip
-        return _from_idx(name, DEBIAN_FASHION, FASHION_LABELS)
+        return DEBIAN_FASHION
     folder = cache_dir() / "datasets" / name
     try:
         for asset in assets(name):
@@ -116,10 +118,15 @@ def load(name: str, source: Path | None = None) -> Dataset:
         if source is not None:
             raise UserError(f"The copy of {name} in {source} is not usable: {exc}") from None
         raise offline_error(name, exc) from None
+    return folder
+
+
+def load(name: str, source: Path | None = None) -> Dataset:
+    """One of NAMES, read from `folder_of(name, source)`."""
+    folder = folder_of(name, source)
     if name == "cifar10":
         return _cifar(folder / CIFAR10.name)
     return _from_idx(name, folder, DIGITS if name == "mnist" else FASHION_LABELS)
-    raise UserError(f"There is no dataset called {name!r}: pick one of {', '.join(NAMES)}.")
 
 
 def _cifar(archive: Path) -> Dataset:
