@@ -194,6 +194,7 @@ for _cp in (
     Checkpoint("appendix.gpu", "appendix", "MXNet runs on a GPU instance"),
     Checkpoint("appendix.mf", "appendix", "Matrix factorisation model trained",
                "dlworkshop.classifier.recommend:check_trained"),
-    Checkpoint("appendix.dist", "appendix", "Distributed training ran on both instances"),
+    Checkpoint("appendix.dist", "appendix", "Distributed training ran on both instances",
+               "dlworkshop.aws.distributed:check_ran"),
 ):
     register(_cp)

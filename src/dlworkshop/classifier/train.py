@@ -9,7 +9,6 @@ updates every parameter in one aggregated call.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -44,6 +43,9 @@ class Options:
     seed: int = 42
     data: str = ""  # a folder holding the dataset's files (a task's copy from S3), or ""
     run_id: str = ""  # given by whoever names the run's results (an ECS job), else made here
+    # "dist_sync": one worker of a distributed run (MXNet's parameter server, its scheduler
+    # named by the DMLC_* environment); batch_size is then the total over every worker.
+    kvstore: str = ""
 
     def check(self) -> None:
         from dlworkshop.classifier.datasets import NAMES
@@ -60,6 +62,8 @@ class Options:
             raise UserError(f"--batch-size must be at least 1, not {self.batch_size}.")
         if not self.lr > 0:
             raise UserError(f"--lr must be above 0, not {self.lr}.")
+        if self.kvstore not in ("", "dist_sync"):
+            raise UserError(f"--kvstore {self.kvstore!r}: only dist_sync is supported.")
         if self.run_id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", self.run_id):
             raise UserError(f"--run-id {self.run_id!r}: use letters, digits, '.', '_' and '-'.")
 
@@ -75,10 +79,13 @@ class TrainStarted(Event):
     train_samples: int
     test_samples: int
     threads: int
+    rank: int = 0  # this worker's, in a distributed run
+    workers: int = 1
 
     def render_text(self) -> str:
-        return (f"[bold]Training[/] {self.network} on {self.dataset} ({self.train_samples} "
-                f"images, {self.test_samples} to test), {self.epochs} epoch(s), batch "
+        who = f"worker {self.rank} of {self.workers}: " if self.workers > 1 else ""
+        return (f"[bold]{who}Training[/] {self.network} on {self.dataset} ({self.train_samples}"
+                f" images, {self.test_samples} to test), {self.epochs} epoch(s), batch "
                 f"{self.batch_size}, lr {self.lr:g}, {self.threads} thread(s); run {self.run_id}")
 
 
@@ -128,6 +135,9 @@ class TrainDone(Event):
     metrics: dict = field(default_factory=dict)
 
     def render_text(self) -> str:
+        if not self.path:  # a distributed run's other workers: the first one exports
+            return (f"[bold green]Trained[/]: test accuracy {self.test_accuracy:.4f} in "
+                    f"{self.seconds:.0f} s (the first worker exports the model)")
         return (f"[bold green]Trained[/] {self.model}: test accuracy {self.test_accuracy:.4f} "
                 f"in {self.seconds:.0f} s, exported to {self.path} (serve it with "
                 f"`dlworkshop serve --model {self.model}`)")
@@ -244,33 +254,48 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
     if options.gpu and mx.context.num_gpus() == 0:
         raise UserError("--gpu: this machine has no GPU that MXNet can use.")
     mx.random.seed(options.seed)
-    rng = np.random.default_rng(options.seed)
-    run_id = options.run_id or new_run_id()
-    n, batch = len(data.train_x), options.batch_size
+    kv, rank, workers = None, 0, 1
+    if options.kvstore:
+        kv = mx.kv.create(options.kvstore)  # joins the scheduler: waits for every node
+        rank, workers = kv.rank, kv.num_workers
+    if options.batch_size % workers:
+        raise UserError(f"--batch-size {options.batch_size} is the total over {workers} "
+                        "workers: make it a multiple of that.")  # fmt: skip
+    rng = np.random.default_rng(options.seed + rank)
+    # Each worker trains on its own shard; all take the same number of steps, or the
+    # synchronous parameter server would wait for a push that never comes.
+    shard_x, shard_y = data.train_x[rank::workers], data.train_y[rank::workers]
+    n, batch = len(data.train_x) // workers, options.batch_size // workers
     batches = n // batch  # the reference drops the last partial batch too
     if batches == 0:
         raise UserError(f"--batch-size {batch} is larger than the {n} training images.")
-    yield TrainStarted(run_id, options.dataset, options.network, options.epochs, batch,
-                       options.lr, n, len(data.test_x), threads)  # fmt: skip
+    run_id = options.run_id or new_run_id()
+    yield TrainStarted(run_id, options.dataset,
+                       options.network, options.epochs, options.batch_size, options.lr, n,
+                       len(data.test_x), threads, rank, workers)  # fmt: skip
 
     net = build_network(options.network, len(data.labels))
     net.initialize(initializer(options.network), ctx=ctx)
     step = _step_block(net)
     step.hybridize(static_alloc=True, static_shape=True)
+    from dlworkshop.classifier.schedule import EpochCosine
+
+    # Distributed, the optimizer (and so its schedule) runs on the servers, which sum the
+    # workers' gradients and send back the weights. (Summing there but updating on each
+    # worker, update_on_kvstore=False, sometimes never learned here: not used.)
+    schedule = EpochCosine(options.lr, options.epochs, batches)
     trainer = gluon.Trainer(net.collect_params(), "sgd", {
-        "learning_rate": options.lr, "momentum": 0.9, "wd": 0.0001})  # fmt: skip
+        "learning_rate": options.lr, "momentum": 0.9, "wd": 0.0001,
+        "lr_scheduler": schedule}, kvstore=kv or "device")  # fmt: skip
     test_x = nd.array(data.test_x, ctx=ctx, dtype="float32") / 255
     test_y = nd.array(data.test_y, ctx=ctx, dtype="int32")
     started = time.monotonic()
     epoch_seconds: list[float] = []
     history: list[dict] = []
     for epoch in range(1, options.epochs + 1):
-        # Cosine decay from lr over the run: the last epochs settle instead of bouncing.
-        trainer.set_learning_rate(options.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1)
-                                                                   / options.epochs)))
-        order = rng.permutation(n)
-        x_all = nd.array(data.train_x[order], ctx=ctx, dtype="float32") / 255
-        y_all = nd.array(data.train_y[order], ctx=ctx, dtype="float32")
+        order = rng.permutation(len(shard_x))[:n]
+        x_all = nd.array(shard_x[order], ctx=ctx, dtype="float32") / 255
+        y_all = nd.array(shard_y[order], ctx=ctx, dtype="float32")
         loss_sum, correct = nd.zeros((1,), ctx=ctx), nd.zeros((1,), ctx=ctx)
         epoch_start = last_report = time.monotonic()
         in_flight: deque = deque()
@@ -282,7 +307,7 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
             with autograd.record():
                 loss, out = step(x, y)
             loss.backward()
-            trainer.step(batch)
+            trainer.step(options.batch_size)  # summed over the workers: the mean of the total
             loss_sum += loss.sum()
             correct += (out.argmax(axis=1) == y).sum()
             # A few batches queued ahead keep the engine busy; without a bound the loop
@@ -314,12 +339,13 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
     test_acc = history[-1]["val_accuracy"]
     total = time.monotonic() - started
     metrics = {"run_id": run_id, "dataset": options.dataset, "network": options.network,
-               "epochs": options.epochs, "batch_size": batch, "lr": options.lr,
+               "epochs": options.epochs, "batch_size": options.batch_size, "lr": options.lr,
                "test_accuracy": test_acc, "seconds": round(total, 2), "history": history,
-               "threads": threads}  # fmt: skip
+               "threads": threads, "workers": workers, "rank": rank}  # fmt: skip
     name = f"{options.network}-{options.dataset}-{run_id}"
-    path = export_model(net, data, name, metrics) if export else Path()
-    yield TrainDone(run_id, name, str(path), test_acc, round(total, 2), metrics)
+    # The workers' copies are identical: the first one exports.
+    path = str(export_model(net, data, name, metrics)) if export and rank == 0 else ""
+    yield TrainDone(run_id, name, path, test_acc, round(total, 2), metrics)
 
 
 def export_model(net, data, name: str, metrics: dict) -> Path:

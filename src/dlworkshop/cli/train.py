@@ -37,6 +37,12 @@ def add_parsers(sub, parent: list) -> None:
                             "(metrics.json is written last); it is always kept in the model "
                             "cache, where serve and classify find it")  # fmt: skip
     train.add_argument("--run-id", default="", help=argparse.SUPPRESS)  # an ECS job names it
+    train.add_argument("--distributed", type=int, metavar="N",
+                       help="train on N container instances at once as ECS tasks (MXNet's "
+                            "dist_sync parameter server; --batch-size is the total), after "
+                            "one single-instance run to compare with")  # fmt: skip
+    # One node of such a run, inside its task (the DMLC_* environment says where the rest is).
+    train.add_argument("--kvstore", default="", choices=("", "dist_sync"), help=argparse.SUPPRESS)
     train.add_argument("--user", type=int, default=0,
                        help="recommend: the user to recommend for (numbered from 0)")
 
@@ -61,9 +67,8 @@ def cmd_train(args: argparse.Namespace, printer) -> Iterator[Event]:
 
     from dlworkshop.aws import s3uri
     from dlworkshop.classifier.datasets import NAMES
-    from dlworkshop.classifier.train import DEFAULTS, Options, TrainDone, TrainProgress, train
+    from dlworkshop.classifier.train import DEFAULTS, Options, train
     from dlworkshop.errors import UserError
-    from dlworkshop.events import Log
 
     if args.task == "recommend":
         yield from _recommend(args)
@@ -74,8 +79,19 @@ def cmd_train(args: argparse.Namespace, printer) -> Iterator[Event]:
     to_s3 = bool(args.out) and s3uri.is_s3(args.out)
     epochs = DEFAULTS["epochs"] if args.epochs is None else args.epochs
     options = Options(dataset, args.network, epochs, args.batch_size, args.lr,
-                      args.gpu, run_id=args.run_id)  # fmt: skip
+                      args.gpu, run_id=args.run_id, kvstore=args.kvstore)  # fmt: skip
     options.check()  # before anything loads: a bad option costs nothing
+    if args.distributed is not None:
+        yield from _distributed(args, options, printer)
+        return
+    if options.kvstore:
+        from dlworkshop.classifier import distributed
+
+        if not distributed.is_worker():  # the node: its scheduler, server and worker
+            import sys
+
+            yield from distributed.run_node([sys.executable, "-m", "dlworkshop", *sys.argv[1:]])
+            return
     if to_s3:  # a bucket that is not there is said before the training, not after it
         s3uri.check_bucket(s3uri.client(), s3uri.split(args.out)[0])
     with tempfile.TemporaryDirectory(prefix="dlworkshop-data-") as staging:
@@ -85,14 +101,26 @@ def cmd_train(args: argparse.Namespace, printer) -> Iterator[Event]:
             data = staging
         from dataclasses import replace
 
-        for event in train(replace(options, data=data)):
-            if isinstance(event, TrainProgress) and not args.json and \
-                    not printer.console.is_terminal:  # fmt: skip
-                continue  # a log file gets epochs, not a line every half second
-            yield event
-            if isinstance(event, TrainDone) and args.out:
-                where = _copy_out(event, args.out, to_s3)
-                yield Log(f"Copied the model to {where}.")
+        events = train(replace(options, data=data))
+        if options.kvstore:  # one worker of a distributed run
+            events = _reported(events, args.out) if args.out else events
+        yield from _relayed(events, args, printer, to_s3)
+
+
+def _relayed(events: Iterator[Event], args: argparse.Namespace, printer,
+             to_s3: bool) -> Iterator[Event]:  # fmt: skip
+    """The trainer's events, the model copied out when it is done."""
+    from dlworkshop.classifier.train import TrainDone, TrainProgress
+    from dlworkshop.events import Log
+
+    for event in events:
+        if isinstance(event, TrainProgress) and not args.json and \
+                not printer.console.is_terminal:  # fmt: skip
+            continue  # a log file gets epochs, not a line every half second
+        yield event
+        if isinstance(event, TrainDone) and args.out and event.path:
+            where = _copy_out(event, args.out, to_s3)
+            yield Log(f"Copied the model to {where}.")
 
 
 def _recommend(args: argparse.Namespace) -> Iterator[Event]:
@@ -129,3 +157,51 @@ def _copy_out(done, out: str, to_s3: bool) -> str:
     except OSError as exc:
         raise UserError(f"Could not copy the model to {local}: {exc.strerror or exc}") from None
     return str(local)
+
+
+def _reported(events: Iterator[Event], out: str) -> Iterator[Event]:
+    """A worker's events, its progress also written to <out>/workers/<rank>.json (at most
+    every few seconds, and at each epoch's end) for whoever follows the whole run."""
+    import time
+
+    from dlworkshop.classifier import distributed
+    from dlworkshop.classifier.train import EpochDone, TrainDone, TrainProgress, TrainStarted
+
+    status: dict = {"host": distributed.node_host(), "state": "training", "history": []}
+    written = 0.0
+    for event in events:
+        due = True
+        if isinstance(event, TrainStarted):
+            status.update(rank=event.rank, workers=event.workers, samples=event.train_samples)
+        elif isinstance(event, TrainProgress):
+            status.update(epoch=event.epoch, batch=event.batch, batches=event.batches,
+                          samples_per_s=event.samples_per_s, loss=event.loss)  # fmt: skip
+            due = time.monotonic() - written >= distributed.REPORT_SECONDS
+        elif isinstance(event, EpochDone):
+            status["history"].append(event.to_dict())
+            status.update(epoch=event.epoch, samples_per_s=event.samples_per_s)
+        elif isinstance(event, TrainDone):
+            status.update(state="finished", test_accuracy=event.test_accuracy,
+                          seconds=event.seconds)  # fmt: skip
+        if due and "rank" in status:
+            distributed.write_status(out, status)
+            written = time.monotonic()
+        yield event
+
+
+def _distributed(args: argparse.Namespace, options, printer) -> Iterator[Event]:
+    """`--distributed N`: the run as ECS tasks, one per container instance."""
+    from dataclasses import asdict
+
+    from dlworkshop.aws import distributed
+    from dlworkshop.cli.context import with_sandbox
+    from dlworkshop.events import Log
+
+    wanted = {k: v for k, v in asdict(options).items()
+              if k in ("dataset", "network", "epochs", "batch_size", "lr", "gpu")}  # fmt: skip
+    distributed.check(wanted, args.distributed)  # before the sandbox starts
+    yield from with_sandbox(args, printer)
+    try:
+        yield from distributed.run(args._ctx, wanted, args.distributed)
+    except KeyboardInterrupt:
+        yield Log("Stopped following; the run goes on (`dlworkshop job list`).", "warning")

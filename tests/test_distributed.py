@@ -1,0 +1,104 @@
+"""Distributed training in the sandbox: MXNet's dist_sync parameter server as one ECS task per
+container instance (the two sandbox instances), compared with one instance; and the runs
+that are refused before anything starts."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from conftest import needs_engine, needs_models
+from helpers import json_lines, run_cli
+
+from dlworkshop import checkpoints
+from dlworkshop import state as state_store
+from dlworkshop.aws import jobs
+from dlworkshop.context import Context
+from dlworkshop.target import SANDBOX, Target
+
+
+def cli(*args: str, timeout: float = 900, ok: bool = True) -> list[dict]:
+    out = run_cli("--sandbox", "--json", *args, timeout=timeout)
+    assert out.returncode == (0 if ok else 1), out.stdout[-6000:] + out.stderr[-2000:]
+    return json_lines(out.stdout)
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("--distributed", "1"), "at least 2"),
+    (("--distributed", "2", "--batch-size", "65"), "multiple of"),
+    (("--distributed", "2", "--epochs", "0"), "--epochs must be at least 1"),
+])  # fmt: skip
+def test_bad_distributed_runs_are_refused_before_anything_starts(sandbox: dict, args: tuple,
+                                                                 said: str) -> None:  # fmt: skip
+    events = cli("train", *args, ok=False)
+    assert said in events[-1]["message"], events[-1]
+    assert not any(e["type"] == "job_started" for e in events)
+
+
+@pytest.mark.slow
+@needs_engine
+@needs_models
+def test_distributed_training_runs_on_both_instances_and_matches_one(sandbox: dict,
+                                                                    image: str) -> None:
+    state_store.update(lambda s: setattr(s, "stack_name", "dist-1"))
+    cli("stack", "deploy", "--yes", timeout=300)
+    cli("image", "push", "--source", image)
+    ctx = Context(Target(SANDBOX, endpoint=sandbox["endpoint"]), state_store.load().state)
+    check = checkpoints.get("appendix.dist").resolve()
+    assert not check(ctx).passed and "No distributed run yet" in check(ctx).reason
+
+    # The issue's own command line.
+    events = cli("train", "--distributed", "2", "--dataset", "fashion-mnist", "--network",
+                 "lenet", "--epochs", "2")  # fmt: skip
+    # First one instance, as an ordinary training job, to compare with.
+    baseline = next(e for e in events if e["type"] == "job_finished")
+    started = next(e for e in events if e["type"] == "distributed_started")
+    assert events.index(baseline) < events.index(started)
+    nodes = started["nodes"]
+    assert len({n["instance_id"] for n in nodes}) == 2
+    assert all(n["address"].startswith("127.") for n in nodes)  # loopback instances
+    # Each task's CloudWatch lines show its roles; the workers say their rank.
+    lines = [e for e in events if e["type"] == "log_line"]
+    master, other = (n["task_id"] for n in nodes)
+    of = {t: [e["message"] for e in lines if e["stream"] == f"train/mxnet/{t}"]
+          for t in (master, other)}  # fmt: skip
+    assert any("runs the scheduler, a server and a worker" in m for m in of[master]), of[master]
+    assert any("runs a server and a worker" in m for m in of[other]), of[other]
+    ranks = {m.split("worker ", 2)[2][:1] for t in of for m in of[t]
+             if "] worker " in m and " of 2: Training" in m}  # fmt: skip
+    assert ranks == {"0", "1"}, of
+    # The workers' progress arrives while they train, each with its own speed.
+    statuses = [e for e in events if e["type"] == "worker_status"]
+    assert {s["rank"] for s in statuses} == {0, 1}
+    assert any(s["state"] == "training" for s in statuses)
+    done = events[-1]
+    assert done["type"] == "distributed_done", events[-3:]
+    assert done["baseline_run"] == baseline["run_id"]
+    assert len(done["workers"]) == 2 and all(w["samples_per_s"] > 0 for w in done["workers"])
+    # The issue's target: the same test accuracy as one worker with the same total batch.
+    assert abs(done["test_accuracy"] - done["baseline_accuracy"]) <= 0.01, done
+    assert done["test_accuracy"] > 0.85
+
+    # The model and the comparison are in the output bucket; the checkpoint reads them.
+    out = jobs.buckets(ctx).output
+    s3 = boto3.client("s3", endpoint_url=sandbox["endpoint"], region_name="us-east-1",
+                      aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # fmt: skip
+    keys = {o["Key"] for o in s3.list_objects_v2(
+        Bucket=out, Prefix=f"train/{done['run_id']}/")["Contents"]}  # fmt: skip
+    prefix = f"train/{done['run_id']}/"
+    assert {prefix + k for k in ("metrics.json", "model-0000.params", "distributed.json",
+                                 "workers/0.json", "workers/1.json")} <= keys  # fmt: skip
+    summary = json.loads(s3.get_object(Bucket=out, Key=prefix + "distributed.json")["Body"].read())
+    assert summary["speedup"] == pytest.approx(done["samples_per_s"]
+                                               / done["baseline_samples_per_s"], rel=0.01)
+    result = check(ctx)
+    assert result.passed and done["run_id"] in result.reason, result
+
+    # One instance is measured once per settings: a second run compares with the first.
+    first = cli("train", "--distributed", "2", "--network", "mlp", "--epochs", "1")
+    second = cli("train", "--distributed", "2", "--network", "mlp", "--epochs", "1")
+    measured = [e for e in first if e["type"] == "job_finished"]
+    assert len(measured) == 1 and not any(e["type"] == "job_finished" for e in second)
+    assert second[-1]["type"] == "distributed_done"
+    assert second[-1]["baseline_run"] == measured[0]["run_id"]
