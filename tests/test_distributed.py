@@ -36,6 +36,14 @@ def test_bad_distributed_runs_are_refused_before_anything_starts(sandbox: dict, 
     assert not any(e["type"] == "job_started" for e in events)
 
 
+def test_the_gpu_checkpoint_says_why_it_cannot_run_in_the_sandbox(sandbox: dict) -> None:
+    ctx = Context(Target(SANDBOX, endpoint=sandbox["endpoint"]), state_store.load().state)
+    for recheck in (False, True):
+        result = checkpoints.run(checkpoints.get("appendix.gpu"), ctx, recheck=recheck)
+        assert not result.passed
+        assert "sandbox has no GPU" in result.reason and "UseGpu=true" in result.reason
+
+
 @pytest.mark.slow
 @needs_engine
 @needs_models
@@ -53,6 +61,9 @@ def test_distributed_training_runs_on_both_instances_and_matches_one(sandbox: di
                  "lenet", "--epochs", "2")  # fmt: skip
     # First one instance, as an ordinary training job, to compare with.
     baseline = next(e for e in events if e["type"] == "job_finished")
+    ready = next(e for e in events if e["type"] == "baseline_ready")
+    assert ready["measured_now"] and ready["run_id"] == baseline["run_id"]
+    assert [h["epoch"] for h in ready["history"]] == [1, 2]
     started = next(e for e in events if e["type"] == "distributed_started")
     assert events.index(baseline) < events.index(started)
     nodes = started["nodes"]
@@ -100,5 +111,6 @@ def test_distributed_training_runs_on_both_instances_and_matches_one(sandbox: di
     second = cli("train", "--distributed", "2", "--network", "mlp", "--epochs", "1")
     measured = [e for e in first if e["type"] == "job_finished"]
     assert len(measured) == 1 and not any(e["type"] == "job_finished" for e in second)
+    assert not next(e for e in second if e["type"] == "baseline_ready")["measured_now"]
     assert second[-1]["type"] == "distributed_done"
     assert second[-1]["baseline_run"] == measured[0]["run_id"]

@@ -45,6 +45,22 @@ class DistributedStarted(Event):
 
 
 @dataclass(frozen=True)
+class BaselineReady(Event):
+    """The single-instance run the distributed one is compared with."""
+
+    run_id: str
+    test_accuracy: float
+    samples_per_s: float
+    measured_now: bool
+    history: list = field(default_factory=list)  # its EpochDone events, as dicts
+
+    def render_text(self) -> str:
+        when = "just measured" if self.measured_now else "measured before with these settings"
+        return (f"One instance ({when}, run {self.run_id}): test accuracy "
+                f"{self.test_accuracy:.4f}, {self.samples_per_s:,.0f} samples/s")
+
+
+@dataclass(frozen=True)
 class WorkerStatus(Event):
     """One worker's progress, as it last wrote it."""
 
@@ -160,6 +176,7 @@ def run(ctx: Context, options: dict, workers: int,
                      f"{workers} (and wait for the instances to join), or train on fewer.")
         return
     base = baseline(ctx, options)
+    measured_now = base is None
     if base is None:
         yield Log("First, the same training on one instance, to compare with (once for these "
                   "settings):", "info")  # fmt: skip
@@ -173,9 +190,9 @@ def run(ctx: Context, options: dict, workers: int,
             yield Failed("The single-instance run left no finished result to compare with.",
                          "`dlworkshop job list` shows what it wrote.")  # fmt: skip
             return
-    else:
-        yield Log(f"Comparing with the single-instance run {base['run_id']} (test accuracy "
-                  f"{base['test_accuracy']:.4f}).")  # fmt: skip
+    yield BaselineReady(base["run_id"], base["test_accuracy"],
+                        round(_rate(base.get("history", [])), 1), measured_now,
+                        base.get("history", []))  # fmt: skip
     yield from jobs.stage_dataset(ctx, options["dataset"])
     ready = yield from taskdef.register(ctx, taskdef.TRAIN)
     run_id = new_run_id()

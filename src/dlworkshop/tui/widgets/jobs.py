@@ -37,7 +37,23 @@ class JobsListed(Message):
         self.jobs, self.error = jobs, error
 
 
-def _line(event) -> Text:
+def relay(widget, events: Callable, message: type) -> None:
+    """In a worker thread: post each event to the UI as `message(event)`, any exception as a
+    Failed event, and `message(None, done=True)` at the end."""
+    from dlworkshop.errors import explain
+    from dlworkshop.events import Failed
+
+    try:
+        for event in events():
+            if get_current_worker().is_cancelled:
+                break  # the app is closing: stop following, leave the work running
+            widget.post_message(message(event))
+    except Exception as exc:  # no stack, no image, no photos: say so and stay usable
+        widget.post_message(message(Failed(explain(exc))))
+    widget.post_message(message(None, done=True))
+
+
+def event_line(event) -> Text:
     """One event as a line of the job's log."""
     from dlworkshop.aws.taskdef import TaskDefinitionReady
     from dlworkshop.events import Failed, Log
@@ -108,18 +124,7 @@ class JobsPanel(Vertical):
         return ctx
 
     def _relay(self, events: Callable) -> None:
-        """Post each event to the UI; any exception becomes a Failed event."""
-        from dlworkshop.errors import explain
-        from dlworkshop.events import Failed
-
-        try:
-            for event in events():
-                if get_current_worker().is_cancelled:
-                    break
-                self.post_message(JobEvent(event))
-        except Exception as exc:  # no stack, no image, no photos: say so and stay usable
-            self.post_message(JobEvent(Failed(explain(exc))))
-        self.post_message(JobEvent(None, done=True))
+        relay(self, events, JobEvent)
 
     def _begin(self, text: str) -> bool:
         if self.busy:
@@ -211,7 +216,7 @@ class JobsPanel(Vertical):
             self.query_one("#jb-stop", Button).disabled = True
             self.refresh_jobs()
             return
-        log.write(_line(event))
+        log.write(event_line(event))
         if isinstance(event, jobs.JobStarted):
             self._say(f"{event.kind.capitalize()} job {event.run_id}: task {event.task_id[:8]} "
                       "started; its log follows. (x stops it)")  # fmt: skip
