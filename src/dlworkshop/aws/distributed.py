@@ -259,7 +259,7 @@ def _worker_event(run_id: str, body: dict) -> WorkerStatus:
     history = body.get("history", [])
     return WorkerStatus(run_id, int(body["rank"]), body.get("host", ""),
                         body.get("state", "training"), body.get("epoch", 0),
-                        history[-1]["epochs"] if history else 0, body.get("batch", 0),
+                        body.get("epochs", 0), body.get("batch", 0),
                         body.get("batches", 0), body.get("samples_per_s", 0.0), history)
 
 

@@ -172,7 +172,8 @@ def _reported(events: Iterator[Event], out: str) -> Iterator[Event]:
     for event in events:
         due = True
         if isinstance(event, TrainStarted):
-            status.update(rank=event.rank, workers=event.workers, samples=event.train_samples)
+            status.update(rank=event.rank, workers=event.workers, samples=event.train_samples,
+                          epochs=event.epochs)  # fmt: skip
         elif isinstance(event, TrainProgress):
             status.update(epoch=event.epoch, batch=event.batch, batches=event.batches,
                           samples_per_s=event.samples_per_s, loss=event.loss)  # fmt: skip

@@ -59,7 +59,7 @@ class DistributedPanel(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#ds-workers", DataTable)
-        table.add_columns("Worker", "Host", "Progress", "Samples/s", "Accuracy")
+        table.add_columns("Worker", "Host", "Epoch · batch", "Samples/s", "Accuracy")
         for hidden in ("#ds-workers", "#ds-plot-box", "#ds-log"):
             self.query_one(hidden).display = False
 
@@ -88,6 +88,7 @@ class DistributedPanel(Vertical):
         self._halt.clear()
         self.baseline, self.shared = [], []
         self.query_one("#ds-workers", DataTable).clear()
+        self.query_one("#ds-plot-box").display = False  # the last run's curves are not this one's
         log = self.query_one("#ds-log", RichLog)
         log.clear()
         log.display = True
@@ -133,6 +134,7 @@ class DistributedPanel(Vertical):
             self._say(f"One instance first: job {event.run_id} (task {event.task_id[:8]})…")
         elif isinstance(event, distributed.BaselineReady):
             self.baseline = list(event.history)
+            self._draw_plot()  # the curve to match, before the workers start
         elif isinstance(event, distributed.DistributedStarted):
             self._say(f"Run {event.run_id}: {len(event.nodes)} tasks, scheduler on "
                       f"{event.nodes[0]['address']}; waiting for the workers…")  # fmt: skip
@@ -155,7 +157,7 @@ class DistributedPanel(Vertical):
         table.display = True
         last = status.history[-1] if status.history else {}
         progress = "finished" if status.state == "finished" else \
-            f"epoch {status.epoch}/{status.epochs or '?'} · {status.batch}/{status.batches}"
+            f"{status.epoch}/{status.epochs or '?'} · {status.batch}/{status.batches}"
         row = (f"{status.rank}", status.host, progress, f"{status.samples_per_s:,.0f}",
                f"{last['val_accuracy']:.4f}" if last else "")  # fmt: skip
         key = str(status.rank)
@@ -179,8 +181,10 @@ class DistributedPanel(Vertical):
         plot = box.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
-        plt.plot([e["epoch"] for e in self.shared], [e["val_accuracy"] for e in self.shared],
-                 label="2 instances", marker="braille")  # fmt: skip
+        if self.shared:
+            plt.plot([e["epoch"] for e in self.shared],
+                     [e["val_accuracy"] for e in self.shared], label="2 instances",
+                     marker="braille")  # fmt: skip
         if self.baseline:
             plt.plot([e["epoch"] for e in self.baseline],
                      [e["val_accuracy"] for e in self.baseline], label="1 instance",
