@@ -41,6 +41,9 @@ def test_the_gpu_checkpoint_says_why_it_cannot_run_in_the_sandbox(sandbox: dict)
     for recheck in (False, True):
         result = checkpoints.run(checkpoints.get("appendix.gpu"), ctx, recheck=recheck)
         assert not result.passed
+        # The sandbox answers the account's GPU quota as 0 because it has no GPU: the
+        # check says that, and what to do on AWS.
+        assert "may run 0 vCPUs of GPU" in result.reason, result
         assert "sandbox has no GPU" in result.reason and "UseGpu=true" in result.reason
 
 

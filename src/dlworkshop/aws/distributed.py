@@ -26,6 +26,7 @@ from dlworkshop.events import Event, Failed, Log
 PS_PORT = 9091  # the scheduler's port on the master (the instances reach each other)
 SUMMARY = "distributed.json"
 POLL_SECONDS = 3.0  # how often the workers' progress is read from S3
+ASKED = "stopped from dlworkshop"
 COMPARED = ("dataset", "network", "epochs", "batch_size", "lr")  # what a baseline must share
 
 
@@ -132,8 +133,11 @@ def _rate(history: list[dict]) -> float:
 
 
 def _metrics(s3, bucket: str, run_id: str, name: str = "metrics.json") -> dict | None:
+    """A JSON file of a training run's results, or None when it is not there (yet)."""
+    from dlworkshop.aws import s3uri
+
     try:
-        return json.loads(s3.get_object(Bucket=bucket, Key=f"train/{run_id}/{name}")["Body"].read())
+        return s3uri.get_json(s3, f"s3://{bucket}/train/{run_id}/{name}")
     except Exception:
         return None
 
@@ -243,12 +247,14 @@ def _start(ctx: Context, cluster: str, arn: str, chosen: list[dict], run_id: str
 
 def _statuses(ctx: Context, run_id: str) -> dict[int, dict]:
     """Each worker's progress file, by rank."""
+    from dlworkshop.aws import s3uri
+
     b, s3 = jobs.buckets(ctx), ctx.client("s3")
     listed = s3.list_objects_v2(Bucket=b.output, Prefix=f"train/{run_id}/workers/")
     found = {}
     for obj in listed.get("Contents", []):
         try:
-            body = json.loads(s3.get_object(Bucket=b.output, Key=obj["Key"])["Body"].read())
+            body = s3uri.get_json(s3, f"s3://{b.output}/{obj['Key']}")
             found[int(body["rank"])] = body
         except Exception:  # a file being replaced is read on the next poll
             continue
@@ -301,8 +307,7 @@ def _follow(ctx: Context, cluster: str, run_id: str, nodes: list[dict],
                   next((c.get("exit_code") for c in s.containers), None) != 0]  # fmt: skip
         if not stopping and (failed or stop() or time.monotonic() > deadline):
             stopping = (f"task {failed[0].task_id[:8]} on {failed[0].instance_id} stopped: "
-                        f"{failed[0].reason or 'see its log'}") if failed else \
-                "stopped from dlworkshop"  # fmt: skip
+                        f"{failed[0].reason or 'see its log'}") if failed else ASKED  # fmt: skip
             for state in states:
                 if state.status != "STOPPED":
                     ecs.stop_task(cluster=cluster, task=state.task_id,
@@ -311,6 +316,11 @@ def _follow(ctx: Context, cluster: str, run_id: str, nodes: list[dict],
         if states and all(s.status == "STOPPED" for s in states):
             stopped_at = stopped_at or time.monotonic()
             if not fresh and time.monotonic() - stopped_at >= jobs.DRAIN_SECONDS:
+                if stopping == ASKED:
+                    yield Failed(f"Distributed run {run_id} was stopped, as asked.",
+                                 "What it wrote is not listed as finished; run it again "
+                                 "when you like.")  # fmt: skip
+                    return False
                 if stopping:
                     yield Failed(f"Distributed run {run_id} failed: {stopping}.",
                                  f"Read its logs (`dlworkshop job logs {run_id}`) and run "
@@ -322,6 +332,8 @@ def _follow(ctx: Context, cluster: str, run_id: str, nodes: list[dict],
 
 def _finished(ctx: Context, run_id: str, nodes: list[dict], base: dict) -> Event:
     """DistributedDone from what the workers wrote, also kept as distributed.json."""
+    from dlworkshop.aws import s3uri
+
     b, s3 = jobs.buckets(ctx), ctx.client("s3")
     metrics = _metrics(s3, b.output, run_id)
     statuses = _statuses(ctx, run_id)
@@ -339,8 +351,7 @@ def _finished(ctx: Context, run_id: str, nodes: list[dict], base: dict) -> Event
                            base["test_accuracy"])  # fmt: skip
     summary = {**done.to_dict(), "speedup": round(done.speedup, 3), "nodes": nodes,
                "settings": {k: metrics.get(k) for k in COMPARED}}  # fmt: skip
-    s3.put_object(Bucket=b.output, Key=f"train/{run_id}/{SUMMARY}",
-                  Body=json.dumps(summary, indent=2).encode(), ContentType="application/json")
+    s3uri.put_json(s3, f"s3://{b.output}/train/{run_id}/{SUMMARY}", summary)
     return done
 
 

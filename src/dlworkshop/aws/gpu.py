@@ -31,11 +31,23 @@ SCRIPT = (
     "    out['forward_ms'] = round((time.time() - start) * 1000, 1)\n"
     f"print('{MARK}' + json.dumps(out), flush=True)\n"
 )
-SANDBOX_HAS_NO_GPU = (
-    "The offline sandbox has no GPU, so this check cannot run here. On AWS: deploy Lab 1 with "
-    "UseGpu=true and a g4dn or g5 instance type, build and push Dockerfile.gpu's image in "
-    "Lab 2, then run the checks again."
-)
+PROBE_TYPE = "g4dn.xlarge"  # the smallest GPU instance the template offers
+
+
+def _no_gpu_quota(ctx: Context) -> str:
+    """Why no GPU instance can start in this account ("" when one can): its On-Demand quota
+    for G instances. New AWS accounts often have none; the offline sandbox, which has no
+    GPU at all, answers none too, so the same check explains both."""
+    from dlworkshop.aws.quotas import check_vcpus
+
+    quota = check_vcpus(ctx, PROBE_TYPE, 1, spot=False)
+    if quota.allowed is None or quota.allowed >= quota.needed:
+        return ""
+    return (f"This account may run {quota.allowed:g} vCPUs of GPU (G) instances ({quota.quota}), "
+            f"so no GPU instance can start: the check cannot run here. The offline sandbox has "
+            f"no GPU, so it always answers so. On AWS, ask for the quota (Service Quotas, "
+            f"{quota.code}), deploy Lab 1 with UseGpu=true and a g4dn or g5 instance type, "
+            "build and push Dockerfile.gpu's image in Lab 2, then run the checks again.")
 
 
 def gpu_instances(ctx: Context) -> list[dict]:
@@ -53,10 +65,9 @@ def check_gpu(ctx: Context):
     """Checkpoint: a task on a GPU instance sees the GPU and runs MXNet on it."""
     from dlworkshop.checkpoints import CheckResult
 
-    # The one difference the sandbox cannot hide: it has no GPU to give a task. Saying so
-    # beats an obscure failure further on.
-    if ctx.target.is_sandbox:
-        return CheckResult.fail(SANDBOX_HAS_NO_GPU)
+    why_not = _no_gpu_quota(ctx)
+    if why_not:  # said first: it beats an obscure failure further on
+        return CheckResult.fail(why_not)
     params = stack_ops.parameters_of(stack_ops.required(ctx))
     if params.get("UseGpu") != "true":
         return CheckResult.fail(f"The stack runs CPU instances ({params.get('InstanceType')}): "
@@ -71,8 +82,9 @@ def recheck_gpu(ctx: Context):
     """Cheap recheck: the cluster still has a GPU instance."""
     from dlworkshop.checkpoints import CheckResult
 
-    if ctx.target.is_sandbox:  # as check_gpu: the sandbox has no GPU
-        return CheckResult.fail(SANDBOX_HAS_NO_GPU)
+    why_not = _no_gpu_quota(ctx)
+    if why_not:
+        return CheckResult.fail(why_not)
     found = gpu_instances(ctx)
     return CheckResult.ok(f"{len(found)} GPU instance(s)") if found else \
         CheckResult.fail("The cluster has no GPU instance any more.")  # fmt: skip

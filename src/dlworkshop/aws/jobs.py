@@ -314,8 +314,10 @@ def _summary(s3, output: str, kind: str, run_id: str) -> str | None:
     except Exception:
         return None
     if kind == taskdef.TRAIN:
+        workers = body.get("workers", 1)
         return (f"{body.get('network')} on {body.get('dataset')}, {body.get('epochs')} "
-                f"epoch(s), test accuracy {body.get('test_accuracy', 0):.4f}")
+                f"epoch(s){f', {workers} workers' if workers > 1 else ''}, test accuracy "
+                f"{body.get('test_accuracy', 0):.4f}")
     found = body.get("predictions", [])
     cats = sum(1 for p in found if p.get("is_cat"))
     return f"{len(found)} photo(s), {cats} cat(s), {len(body.get('skipped', []))} skipped"

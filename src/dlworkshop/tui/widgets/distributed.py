@@ -154,6 +154,8 @@ class DistributedPanel(Vertical):
     def _worker(self, status) -> None:
         """A worker's row, and the shared curve when the first worker finishes an epoch."""
         table = self.query_one("#ds-workers", DataTable)
+        if not table.display:
+            self._say(f"Run {status.run_id}: the workers are training (x stops them).")
         table.display = True
         last = status.history[-1] if status.history else {}
         progress = "finished" if status.state == "finished" else \
