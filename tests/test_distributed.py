@@ -36,6 +36,37 @@ def test_bad_distributed_runs_are_refused_before_anything_starts(sandbox: dict, 
     assert not any(e["type"] == "job_started" for e in events)
 
 
+def test_a_node_whose_scheduler_cannot_start_fails_at_once_and_says_which_role() -> None:
+    """A role that dies (here the scheduler: its port is taken) must end the node, not leave
+    its worker waiting for the scheduler forever."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_cli("--json", "train", "--network", "mlp", "--epochs", "1", "--kvstore",
+                      "dist_sync", timeout=120, env={
+                          "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": str(port),
+                          "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "1",
+                          "DMLC_NODE_HOST": "127.0.0.1"})  # fmt: skip
+    events = json_lines(out.stdout)
+    assert out.returncode == 1, out.stdout[-3000:]
+    assert "runs the scheduler, a server and a worker" in events[0]["message"]
+    assert any("[scheduler 127.0.0.1]" in e.get("message", "") and "bind failed" in e["message"]
+               for e in events)  # fmt: skip
+    assert events[-1]["type"] == "failed"
+    assert "the scheduler exited with code" in events[-1]["message"]
+
+
+def test_a_node_without_its_dmlc_environment_says_what_is_missing() -> None:
+    out = run_cli("--json", "train", "--kvstore", "dist_sync", timeout=60,
+                  env={"DMLC_PS_ROOT_URI": "127.0.0.1"})  # fmt: skip
+    assert out.returncode == 1
+    message = json_lines(out.stdout)[-1]["message"]
+    assert "DMLC_PS_ROOT_PORT" in message and "DMLC_NODE_HOST" in message
+
+
 def test_the_gpu_checkpoint_says_why_it_cannot_run_in_the_sandbox(sandbox: dict) -> None:
     ctx = Context(Target(SANDBOX, endpoint=sandbox["endpoint"]), state_store.load().state)
     for recheck in (False, True):

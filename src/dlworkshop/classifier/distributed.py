@@ -88,17 +88,21 @@ def run_node(argv: list[str]) -> Iterator[Event]:
               f"(scheduler at {os.environ['DMLC_PS_ROOT_URI']}:"
               f"{os.environ['DMLC_PS_ROOT_PORT']}).")  # fmt: skip
     worker = started[-1][1]
+    failed = ""
     try:
         open_streams = len(started)
         while open_streams:
             line = lines.get()
             if line is None:
                 open_streams -= 1
-                if worker.poll() is not None and worker.returncode != 0:
-                    break  # the worker failed: the rest would wait for it forever
+                # A role that failed leaves the others waiting for it forever: end them.
+                failed = next((f"{role} exited with code {proc.returncode}" for role, proc
+                               in started if proc.poll() not in (None, 0)), "")  # fmt: skip
+                if failed:
+                    break
                 continue
             yield Log(line)
-        code = worker.wait()
+        code = worker.wait() if not failed else 1
         for role, proc in started[:-1]:
             try:
                 proc.wait(timeout=FINISH_SECONDS if code == 0 else 0)
@@ -112,7 +116,8 @@ def run_node(argv: list[str]) -> Iterator[Event]:
                 proc.kill()
                 proc.wait()
     if code != 0:
-        raise UserError(f"This node's worker failed (exit code {code}); its output is above.")
+        raise UserError(f"On node {node_host()}, the {failed or f'worker exited with code {code}'}"
+                        ": its output is above.")  # fmt: skip
 
 
 def write_status(out: str, status: dict) -> None:
