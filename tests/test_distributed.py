@@ -16,6 +16,7 @@ from dlworkshop import state as state_store
 from dlworkshop.aws import jobs
 from dlworkshop.context import Context
 from dlworkshop.target import SANDBOX, Target
+from dlworkshop.tui.widgets.checkpoints import PASSED
 
 
 def cli(*args: str, timeout: float = 900, ok: bool = True) -> list[dict]:
@@ -81,8 +82,8 @@ def test_the_gpu_checkpoint_says_why_it_cannot_run_in_the_sandbox(sandbox: dict)
 @pytest.mark.slow
 @needs_engine
 @needs_models
-def test_distributed_training_runs_on_both_instances_and_matches_one(sandbox: dict,
-                                                                    image: str) -> None:
+async def test_distributed_training_runs_on_both_instances_and_matches_one(sandbox: dict,
+                                                                          image: str) -> None:
     state_store.update(lambda s: setattr(s, "stack_name", "dist-1"))
     cli("stack", "deploy", "--yes", timeout=300)
     cli("image", "push", "--source", image)
@@ -148,3 +149,30 @@ def test_distributed_training_runs_on_both_instances_and_matches_one(sandbox: di
     assert not next(e for e in second if e["type"] == "baseline_ready")["measured_now"]
     assert second[-1]["type"] == "distributed_done"
     assert second[-1]["baseline_run"] == measured[0]["run_id"]
+
+    # The Appendix does the same with the keyboard: d starts a run (one instance is already
+    # measured for mlp, 1 epoch), the table shows both workers, the plot both curves.
+    from conftest import wait_until
+    from textual.widgets import DataTable, Input, Select
+
+    from dlworkshop.tui.app import WorkshopApp
+    from dlworkshop.tui.widgets.distributed import DistributedPanel
+
+    app = WorkshopApp(sandbox=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.ctx is not None)
+        await pilot.press("7")
+        panel = app.query_one(DistributedPanel)
+        panel.query_one("#ds-network", Select).value = "mlp"
+        panel.query_one("#ds-epochs", Input).value = "1"
+        app.set_focus(None)
+        await pilot.press("d")
+        status = panel.query_one("#ds-status")
+        await wait_until(pilot, lambda: not panel.busy and "x." in str(status.render()), 600)
+        assert "samples/s together" in str(status.render()), status.render()
+        table = panel.query_one("#ds-workers", DataTable)
+        assert table.row_count == 2
+        assert {str(table.get_row_at(i)[2]) for i in range(2)} == {"finished"}
+        assert panel.shared and panel.baseline  # both curves were drawn
+        row = app.view("appendix").checkpoint_list.row("appendix.dist")
+        await wait_until(pilot, lambda: row.status == PASSED, 60)

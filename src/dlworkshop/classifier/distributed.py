@@ -52,12 +52,13 @@ def roles() -> list[str]:
     return ["scheduler", "server", "worker"] if is_master() else ["server", "worker"]
 
 
-def _relay(proc: subprocess.Popen, prefix: str, lines: queue.Queue) -> None:
-    """A process's output, each line marked with its role and address."""
+def _relay(proc: subprocess.Popen, role: str, lines: queue.Queue) -> None:
+    """A process's output, each line marked with its role and address; then the role
+    itself, to say its output has ended."""
     assert proc.stdout is not None
     for line in proc.stdout:
-        lines.put(f"[{prefix}] {line.rstrip()}")
-    lines.put(None)
+        lines.put(f"[{role} {node_host()}] {line.rstrip()}")
+    lines.put(role)
 
 
 def run_node(argv: list[str]) -> Iterator[Event]:
@@ -78,8 +79,7 @@ def run_node(argv: list[str]) -> Iterator[Event]:
             env["OMP_NUM_THREADS"] = "1"
         proc = subprocess.Popen(command, env=env, text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
-        threading.Thread(target=_relay, args=(proc, f"{role} {node_host()}", lines),
-                         daemon=True).start()  # fmt: skip
+        threading.Thread(target=_relay, args=(proc, role, lines), daemon=True).start()
         started.append((role, proc))
     who = {"scheduler": "the scheduler", "server": "a server", "worker": "a worker"}
     named = [who[r] for r in roles()]
@@ -87,22 +87,21 @@ def run_node(argv: list[str]) -> Iterator[Event]:
               "distributed run "
               f"(scheduler at {os.environ['DMLC_PS_ROOT_URI']}:"
               f"{os.environ['DMLC_PS_ROOT_PORT']}).")  # fmt: skip
-    worker = started[-1][1]
+    procs = dict(started)
     failed = ""
     try:
         open_streams = len(started)
         while open_streams:
             line = lines.get()
-            if line is None:
+            if line in procs:  # that role's output ended: it is exiting
                 open_streams -= 1
-                # A role that failed leaves the others waiting for it forever: end them.
-                failed = next((f"{role} exited with code {proc.returncode}" for role, proc
-                               in started if proc.poll() not in (None, 0)), "")  # fmt: skip
-                if failed:
+                code = procs[line].wait()
+                if code != 0:  # the others would wait for it forever: end them
+                    failed = f"{line} exited with code {code}"
                     break
                 continue
             yield Log(line)
-        code = worker.wait() if not failed else 1
+        code = procs["worker"].wait() if not failed else 1
         for role, proc in started[:-1]:
             try:
                 proc.wait(timeout=FINISH_SECONDS if code == 0 else 0)
