@@ -60,6 +60,48 @@ def test_a_node_whose_scheduler_cannot_start_fails_at_once_and_says_which_role()
     assert "the scheduler exited with code" in events[-1]["message"]
 
 
+def test_a_killed_node_takes_its_roles_with_it() -> None:
+    """A node stopped from outside (SIGKILL: a task stopped, a timeout) leaves no scheduler,
+    server or worker behind; here the worker would wait forever for a second one."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from dlworkshop.processes import alive
+
+    env = {**os.environ, "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "0",
+           "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "2", "DMLC_NODE_HOST": "127.0.0.1"}
+    from dlworkshop.processes import free_port
+
+    env["DMLC_PS_ROOT_PORT"] = str(free_port())
+    node = subprocess.Popen([sys.executable, "-m", "dlworkshop", "--json", "train", "--network",
+                             "mlp", "--kvstore", "dist_sync"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def children() -> list[int]:
+        found = []
+        for task in Path(f"/proc/{node.pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+        return found
+
+    try:
+        assert node.stdout is not None and "runs the scheduler" in node.stdout.readline()
+        deadline = time.monotonic() + 30
+        while len(children()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        roles = children()
+        assert len(roles) == 3
+    finally:
+        node.kill()
+        node.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in roles) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in roles)
+
+
 def test_a_node_without_its_dmlc_environment_says_what_is_missing() -> None:
     out = run_cli("--json", "train", "--kvstore", "dist_sync", timeout=60,
                   env={"DMLC_PS_ROOT_URI": "127.0.0.1"})  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -79,6 +80,15 @@ def exit_with(owner_pid: int, on_exit, interval: float = 0.5) -> None:
         on_exit()
 
     threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+
+def die_with_parent() -> None:
+    """In a child, before it runs (Popen's preexec_fn): the kernel kills it when its parent
+    dies, however the parent died (Linux's PR_SET_PDEATHSIG; elsewhere nothing)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
 def free_port() -> int:

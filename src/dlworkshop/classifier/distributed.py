@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dlworkshop.errors import UserError
 from dlworkshop.events import Event, Log
+from dlworkshop.processes import die_with_parent
 
 NEEDED = ("DMLC_PS_ROOT_URI", "DMLC_PS_ROOT_PORT", "DMLC_NUM_SERVER", "DMLC_NUM_WORKER",
           "DMLC_NODE_HOST")  # fmt: skip
@@ -77,8 +78,10 @@ def run_node(argv: list[str]) -> Iterator[Event]:
             env.update(PYTHONUNBUFFERED="1", COLUMNS="200")
         else:
             env["OMP_NUM_THREADS"] = "1"
+        # A node killed from outside (its task stopped, a timeout) takes its roles with it.
         proc = subprocess.Popen(command, env=env, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=die_with_parent)  # fmt: skip
         threading.Thread(target=_relay, args=(proc, role, lines), daemon=True).start()
         started.append((role, proc))
     who = {"scheduler": "the scheduler", "server": "a server", "worker": "a worker"}
