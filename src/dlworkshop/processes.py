@@ -57,6 +57,32 @@ def terminate(pid: int, marker: str, timeout: float = STOP_TIMEOUT) -> bool:
     return _gone(pid, marker)
 
 
+def stop_in_background(pid: int, marker: str, timeout: float = STOP_TIMEOUT) -> None:
+    """`terminate` without the wait: SIGTERM now, and a detached reaper waits for the
+    process and kills it if it has not gone after `timeout`.
+
+    For quitting the app: the learner gets the terminal back at once, and nothing is left
+    running all the same. The marker goes by environment, not command line, so the reaper
+    never looks like the process it waits for.
+    """
+    import subprocess
+    import sys
+
+    if not is_ours(pid, marker):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    subprocess.Popen(
+        [sys.executable, "-m", "dlworkshop.processes", str(pid), str(timeout)],
+        env={**os.environ, _REAP_MARKER: marker},
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # closing the terminal must not stop the reaper
+    )  # fmt: skip
+
+
+_REAP_MARKER = "DLWORKSHOP_REAP_MARKER"
+
+
 def alive(pid: int) -> bool:
     """Whether a process with this PID exists (and is not a zombie)."""
     try:
@@ -96,3 +122,9 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+if __name__ == "__main__":  # the reaper that `stop_in_background` leaves behind
+    import sys
+
+    terminate(int(sys.argv[1]), os.environ[_REAP_MARKER], float(sys.argv[2]))

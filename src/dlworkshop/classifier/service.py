@@ -88,13 +88,19 @@ def start(owner: str = "tui", model: str = DEFAULT_MODEL) -> tuple[ServerInfo, b
     return info, True
 
 
-def stop(only: ServerInfo | None = None) -> bool:
-    """Stop the recorded local model server (or only `only`); True if one was stopped."""
+def stop(only: ServerInfo | None = None, wait: bool = True) -> bool:
+    """Stop the recorded local model server (or only `only`); True if one was stopped.
+
+    With `wait=False` it is asked to stop and left to finish on its own.
+    """
     record = state_store.load().state.services.get(NAME) or {}
     pid = only.pid if only else record.get("pid")
     stopped = pid is not None and processes.is_ours(int(pid), MARKER)
     if stopped and pid is not None:
-        processes.terminate(int(pid), MARKER)
+        if wait:
+            processes.terminate(int(pid), MARKER)
+        else:
+            processes.stop_in_background(int(pid), MARKER)
     if not only or record.get("pid") == only.pid:
 
         def forget(s: state_store.State) -> None:

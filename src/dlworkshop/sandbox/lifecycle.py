@@ -154,13 +154,17 @@ def _spawn(owner: str, timeout: float, owner_pid: int | None) -> SandboxInfo:
     return info
 
 
-def stop(only: SandboxInfo | None = None) -> SandboxInfo | None:
-    """Stop the recorded sandbox (or only `only`); returns what was stopped, if anything."""
+def stop(only: SandboxInfo | None = None, wait: bool = True) -> SandboxInfo | None:
+    """Stop the recorded sandbox (or only `only`); returns what was stopped, if anything.
+
+    With `wait=False` it is asked to stop and left to finish on its own (see
+    `processes.stop_in_background`).
+    """
     with held(config_dir() / "sandbox.lock"):  # not while another command is starting one
-        return _stop(only)
+        return _stop(only, wait)
 
 
-def _stop(only: SandboxInfo | None) -> SandboxInfo | None:
+def _stop(only: SandboxInfo | None, wait: bool) -> SandboxInfo | None:
     record = state_store.load().state.sandbox
     info = None
     if record:
@@ -170,12 +174,16 @@ def _stop(only: SandboxInfo | None) -> SandboxInfo | None:
             info = None
     if only is not None and (info is None or info.pid != only.pid):
         # Someone else's sandbox is recorded now: stop ours, leave theirs alone.
-        if processes.is_ours(only.pid, MARKER):
+        if not wait:
+            processes.stop_in_background(only.pid, MARKER)
+        elif processes.is_ours(only.pid, MARKER):
             processes.terminate(only.pid, MARKER)
         return only
     stopped = None
     if info is not None and processes.is_ours(info.pid, MARKER):
-        if not processes.terminate(info.pid, MARKER):
+        if not wait:
+            processes.stop_in_background(info.pid, MARKER)
+        elif not processes.terminate(info.pid, MARKER):
             raise UserError(f"The sandbox (PID {info.pid}) would not stop.")
         stopped = info
 
