@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -99,6 +100,38 @@ def sandbox(home: Path, sandbox_info: dict) -> dict:
 
     state_store.update(record)
     return sandbox_info
+
+
+@pytest.fixture(autouse=True)
+def labs_composed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests (pilots and snapshots) start once every lab is in place.
+
+    The app draws its first frame with one lab and composes the others right after; a
+    learner's keys wait for them (WorkshopApp.run_action), but a test's queries of a
+    hidden lab's widgets would not.
+    """
+    from dlworkshop.tui.app import WorkshopApp
+
+    run_test, run_async = WorkshopApp.run_test, WorkshopApp.run_async
+
+    @contextlib.asynccontextmanager
+    async def composed_run_test(self, *args, **kwargs):
+        async with run_test(self, *args, **kwargs) as pilot:
+            await asyncio.wait_for(self.labs_composed.wait(), 60)
+            await pilot.pause()
+            yield pilot
+
+    async def composed_run_async(self, *args, auto_pilot=None, **kwargs):
+        async def composed_pilot(pilot):
+            await asyncio.wait_for(self.labs_composed.wait(), 60)
+            await pilot.pause()
+            if auto_pilot is not None:
+                await auto_pilot(pilot)
+
+        return await run_async(self, *args, auto_pilot=composed_pilot, **kwargs)
+
+    monkeypatch.setattr(WorkshopApp, "run_test", composed_run_test)
+    monkeypatch.setattr(WorkshopApp, "run_async", composed_run_async)
 
 
 async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:

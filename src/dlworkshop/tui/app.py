@@ -9,9 +9,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Header, Input, ListView, TextArea
+from textual.widgets import ContentSwitcher, Header, Input, ListView
 from textual.worker import WorkerState
 
 from dlworkshop import checkpoints
@@ -27,35 +27,40 @@ from dlworkshop import state as state_store
 from dlworkshop.checkpoints import CheckResult
 from dlworkshop.labs import BY_ID, LABS, lab_index
 from dlworkshop.target import DEFAULT_REGION, SANDBOX, Target
-from dlworkshop.tui.screens.appendix import AppendixView
-from dlworkshop.tui.screens.cleanup import CleanupView
-from dlworkshop.tui.screens.confirm import Confirm
-from dlworkshop.tui.screens.help import HelpScreen
+from dlworkshop.tui.keys import LAB_KEYS, VIEWS
 from dlworkshop.tui.screens.lab import LabView
-from dlworkshop.tui.screens.lab1 import Lab1View
-from dlworkshop.tui.screens.lab2 import Lab2View
-from dlworkshop.tui.screens.lab3 import Lab3View
-from dlworkshop.tui.screens.lab4 import Lab4View
-from dlworkshop.tui.screens.overview import ConnectionPanel, OverviewView
 from dlworkshop.tui.widgets.checkpoints import PASSED, PENDING, RUNNING, UNBUILT
+from dlworkshop.tui.widgets.footer import KeyFooter
 from dlworkshop.tui.widgets.nav import LabNav
 
 if TYPE_CHECKING:
+    from textual.actions import ActionParseResult
+    from textual.dom import DOMNode
+
     from dlworkshop.context import Context
+    from dlworkshop.tui.screens.overview import ConnectionPanel
 
 CONNECT_TIMEOUT = 90.0
 NARROW = 100  # below this many columns the lab's guide and checkpoints stack
 
-# Which view class shows each lab; later labs register their own subclasses here.
-VIEWS: dict[str, type[LabView]] = {
-    "overview": OverviewView,
-    "lab1": Lab1View,
-    "lab2": Lab2View,
-    "lab3": Lab3View,
-    "lab4": Lab4View,
-    "cleanup": CleanupView,
-    "appendix": AppendixView,
-}
+
+def make_view(lab_id: str, guide_later: bool = False) -> LabView:
+    """The view of one lab, its screen module imported on first use."""
+    import importlib
+
+    module, _, name = VIEWS.get(lab_id, "lab:LabView").partition(":")
+    view_class = getattr(importlib.import_module(f"dlworkshop.tui.screens.{module}"), name)
+    return view_class(BY_ID[lab_id], guide_later=guide_later)
+
+
+def _is_text_field(widget: object) -> bool:
+    """Whether `widget` takes typed letters and arrows (an Input or a TextArea)."""
+    if isinstance(widget, Input):
+        return True
+    # TextArea's module (and pygments) is imported only once a lab uses one: before that,
+    # no widget can be a TextArea, and start-up does not pay for the import.
+    text_area = sys.modules.get("textual.widgets._text_area")
+    return text_area is not None and isinstance(widget, text_area.TextArea)
 
 
 def _lab_bindings() -> list[Binding]:
@@ -63,8 +68,8 @@ def _lab_bindings() -> list[Binding]:
     return [
         Binding(key, f"lab_key('{lab_id}', '{method}')", text, show=all(shown),
                 tooltip=f"{BY_ID[lab_id].name}: {text}")
-        for lab_id, view in VIEWS.items()
-        for key, method, text, *shown in view.KEYS
+        for lab_id, keys in LAB_KEYS.items()
+        for key, method, text, *shown in keys
     ]
 
 
@@ -129,7 +134,9 @@ class WorkshopApp(App[int]):
             show=False,
             tooltip="Command palette: every lab action, searchable",
         ),
-        Binding("q", "quit", "Quit"),
+        # Priority: quitting must not wait behind a busy lab (or the labs still composing
+        # after the first frame); check_action leaves q to text fields and open dialogs.
+        Binding("q", "quit", "Quit", priority=True),
         *_lab_bindings(),
     ]
 
@@ -150,16 +157,59 @@ class WorkshopApp(App[int]):
         self._link_ready = threading.Event()
         self._shutting_down = False
         self._cleanups: list[Callable[[], object]] = []
+        # Set by the command (`main`), whose process ends with the app: quitting then gives
+        # the terminal back at once, and each helper it started (the sandbox, a model
+        # server) is asked to stop and left to a detached reaper (stop_in_background).
+        self.quick_exit = False
+        self._first_lab = self.state.current_lab if self.state.current_lab in BY_ID else "overview"
+        self.labs_composed = asyncio.Event()  # set once every lab's view is in place
+        # Keys pressed while the other labs are being composed, acted on once they are.
+        self._early_actions: list[tuple[Any, Any, Any]] = []
 
     # ----- layout ---------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main"):
             yield LabNav(id="nav")
-            with ContentSwitcher(id="labs", initial="lab-overview"):
-                for lab in LABS:
-                    yield VIEWS.get(lab.id, LabView)(lab)
-        yield Footer()
+            # The first frame shows the lab to open; the others follow once it is drawn.
+            with ContentSwitcher(id="labs", initial=f"lab-{self._first_lab}"):
+                yield make_view(self._first_lab, guide_later=True)
+        yield KeyFooter()
+
+    async def _compose_other_labs(self) -> None:
+        """Connect, and put the first lab's guide and every other lab in place (hidden).
+
+        Connected is handled after this returns (the app's messages come one at a time),
+        so it always finds every lab whole.
+        """
+        self.connect()  # a worker thread, mostly waiting for the sandbox to start
+        await self.view(self._first_lab).mount_guide()
+        switcher, first = self.query_one(ContentSwitcher), lab_index(self._first_lab)
+        before = [make_view(lab.id) for lab in LABS[:first]]
+        after = [make_view(lab.id) for lab in LABS[first + 1 :]]
+        for view in before + after:
+            view.display = False  # the switcher hides only the views it started with
+        if before:
+            await switcher.mount_all(before, before=0)
+        await switcher.mount_all(after)
+        # Mounting returns before the views' own widgets are composed: wait for those too.
+        await asyncio.gather(*(view.composed.wait() for view in before + after))
+        self.labs_composed.set()
+        early, self._early_actions = self._early_actions, []
+        for action, namespace, namespaces in early:
+            await self.run_action(action, namespace, namespaces)
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        # A key pressed on the first frame waits for the labs it may need; quitting never waits.
+        if not self.labs_composed.is_set() and action != "quit":
+            self._early_actions.append((action, default_namespace, namespaces))
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
 
     def on_mount(self) -> None:
         # A closed terminal (SIGHUP) or a kill (SIGTERM) still stops what the app started.
@@ -172,15 +222,18 @@ class WorkshopApp(App[int]):
         mode = SANDBOX if self.want_sandbox else None
         region = self.want_region or self.state.region or DEFAULT_REGION
         self._set_subtitle(mode, region)
-        start = self.state.current_lab if self.state.current_lab in BY_ID else "overview"
-        self.show_lab(start)
+        self.show_lab(self._first_lab)
         self.query_one(LabNav).focus()
-        self.connect()
+        # After the first frame, and on the app's own queue (a refresh's callbacks run on
+        # the screen's, even before the app is running): Connected then waits its turn.
+        self.call_after_refresh(lambda: self.call_later(self._compose_other_labs))
 
     def on_resize(self, event: events.Resize) -> None:
         narrow = event.size.width < NARROW
+        if narrow == self.has_class("-narrow"):
+            return
         self.set_class(narrow, "-narrow")
-        self.query_one(Footer).compact = narrow
+        self.query_one(KeyFooter).compact = narrow
         self.refresh_bindings()  # the footer leaves n, p, r and ? out when narrow
 
     def _exit_on_signal(self) -> None:
@@ -232,7 +285,9 @@ class WorkshopApp(App[int]):
             from dlworkshop.sandbox import lifecycle
 
             started = message.started_sandbox
-            self.add_cleanup(lambda: lifecycle.stop(only=started))  # type: ignore[arg-type]
+            self.add_cleanup(
+                lambda: lifecycle.stop(only=started, wait=not self.quick_exit)  # type: ignore[arg-type]
+            )
         if message.sandbox is not None:
             # Already saved by lifecycle.start; the copy in memory must agree (its registry).
             self.state.sandbox = message.sandbox
@@ -245,10 +300,10 @@ class WorkshopApp(App[int]):
 
         self.remember(chosen)
         self._set_subtitle(self.target.mode, self.target.region)
-        panels = self.query(ConnectionPanel)
-        if not panels:
+        panel = self._connection_panel()
+        if panel is None:
             return  # the app is closing and its screens are gone; nothing left to show
-        panels.first().show_target(self.target)
+        panel.show_target(self.target)
         self.refresh_progress()
         self.recheck_passes()
         for view in self.query(LabView):  # labs shown while connecting catch up now
@@ -266,12 +321,20 @@ class WorkshopApp(App[int]):
         self.ctx = Context(self.target, self.state)
         self.remember(lambda s: setattr(s, "region", region))
         self._set_subtitle(self.target.mode, region)
-        self.query_one(ConnectionPanel).show_target(self.target)
+        if panel := self._connection_panel():
+            panel.show_target(self.target)
+
+    def _connection_panel(self) -> ConnectionPanel | None:
+        from dlworkshop.tui.screens.overview import ConnectionPanel
+
+        panels = self.query(ConnectionPanel)
+        return panels.first() if panels else None
 
     def on_connect_failed(self, message: ConnectFailed) -> None:
         self.connect_error = message.reason
         self._link_ready.set()
-        self.query_one(ConnectionPanel).show_error(message.reason)
+        if panel := self._connection_panel():
+            panel.show_error(message.reason)
         self.notify(message.reason, title="Not connected", severity="error", timeout=15)
 
     def remember(self, change: Callable[[state_store.State], None]) -> None:
@@ -290,6 +353,10 @@ class WorkshopApp(App[int]):
 
     def show_lab(self, lab_id: str) -> None:
         """Show a lab and highlight it in the navigator."""
+        if not self.labs_composed.is_set() and lab_id != self._first_lab:
+            # Clicked on the first frame: shown once the labs are composed.
+            self._early_actions.append((f"show_lab({lab_id!r})", None, None))
+            return
         switcher = self.query_one(ContentSwitcher)
         if switcher.current != f"lab-{lab_id}":
             switcher.current = f"lab-{lab_id}"
@@ -324,7 +391,7 @@ class WorkshopApp(App[int]):
             return
         chain = [w for w in self.screen.focus_chain if view in w.ancestors]
         # Not a text field: n, p and the lab's keys keep working after the switch.
-        target = next((w for w in chain if not isinstance(w, Input | TextArea)), None)
+        target = next((w for w in chain if not _is_text_field(w)), None)
         (target or nav).focus()
 
     @on(ListView.Highlighted, "#nav")
@@ -337,9 +404,11 @@ class WorkshopApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Let text widgets keep ←/→ for their cursor, and letters for typing.
-        in_text = isinstance(self.focused, Input | TextArea)
+        in_text = _is_text_field(self.focused)
         if action == "lab_key":
             return not in_text and parameters[:1] == (self.current_lab,)
+        if action == "quit":
+            return not in_text and self.screen is self.screen_stack[0]
         if action == "footer":
             if self.has_class("-narrow"):
                 return False  # out of the footer; the hidden twin takes the key
@@ -353,6 +422,9 @@ class WorkshopApp(App[int]):
     def action_lab_key(self, lab_id: str, method: str) -> None:
         getattr(self.view(lab_id), method)()
 
+    def action_show_lab(self, lab_id: str) -> None:
+        self.show_lab(lab_id)
+
     def action_next_lab(self) -> None:
         self.show_lab(LABS[min(lab_index(self.current_lab) + 1, len(LABS) - 1)].id)
 
@@ -363,6 +435,8 @@ class WorkshopApp(App[int]):
         self.show_lab(LABS[index].id)
 
     def action_help(self) -> None:
+        from dlworkshop.tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))
 
@@ -484,14 +558,34 @@ class WorkshopApp(App[int]):
 
     async def action_quit(self) -> None:
         if not self.busy():
-            self.exit(0)
+            self.leave()
             return
+
+        from dlworkshop.tui.screens.confirm import Confirm
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.exit(0)
+                self.leave()
 
         self.push_screen(Confirm("Work is still running. Quit anyway?", "Quit", "Stay"), answered)
+
+    def leave(self) -> None:
+        """Quit: Textual's orderly exit, or with `quick_exit` the process ends right here."""
+        if not self.quick_exit:
+            self.exit(0)
+            return
+        # The process ends anyway: taking every widget down first (0.3 s, and over a second
+        # while a worker thread holds the interpreter) would only keep the learner waiting.
+        # Stop the helpers, give the terminal back as Textual does on exit, and go.
+        self.run_cleanups()
+        driver = self._driver
+        if driver is not None:
+            with contextlib.suppress(Exception):
+                driver.stop_application_mode()
+                driver.close()  # writes what is queued for the terminal, then stops
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os._exit(0)
 
     def add_cleanup(self, cleanup: Callable[[], object]) -> None:
         """Run `cleanup` when the app exits (stops what the app started)."""
@@ -532,10 +626,11 @@ def main(argv: list[str] | None = None) -> int:
             parser_error = f"dlworkshop-tui: {exc}"
             print(parser_error)
             return 2
-    from dlworkshop.tui.widgets.photo import prepare_terminal
+    from dlworkshop.tui import terminal
 
-    prepare_terminal()  # graphics support can only be probed before Textual owns the terminal
+    terminal.probe()  # what the terminal draws can only be asked before Textual reads keys
     app = WorkshopApp(sandbox=args.sandbox, profile=args.profile, region=args.region)
+    app.quick_exit = True
     code = 1
     try:
         result = app.run()

@@ -20,6 +20,7 @@ class Host(Protocol):
     target: Target | None
     ctx: Context | None
     connect_error: str | None
+    quick_exit: bool  # True: quitting ends the process at once, helpers stop in the background
 
     def run_checks(self, lab_id: str) -> None:
         """Run a lab's checkpoints (in workers)."""

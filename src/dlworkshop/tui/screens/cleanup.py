@@ -10,6 +10,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, Label, RichLog, Static, Switch
 
+from dlworkshop.tui.keys import LAB_KEYS
 from dlworkshop.tui.screens.lab import LabAction, LabView
 
 
@@ -29,11 +30,7 @@ class CleanupView(LabView):
     """Clean up, a dry run, a verification, and the list of what is left."""
 
     built = True
-    KEYS = (
-        ("c", "start_cleanup", "Clean up"),
-        ("w", "start_dry_run", "What would go"),
-        ("v", "start_verify", "Verify"),
-    )
+    KEYS = LAB_KEYS["cleanup"]
 
     def compose_actions(self) -> Iterator:
         yield Static("Delete everything the workshop made, in order, then look for anything "

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Markdown, Static
+from textual.widget import Widget
+from textual.widgets import Button, Static
 
 from dlworkshop import checkpoints
 from dlworkshop.context import Context
@@ -45,9 +48,18 @@ class LabView(Vertical):
         "run once their checks exist."
     )
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Lab, guide_later: bool = False) -> None:
         super().__init__(id=f"lab-{lab.id}", classes="lab-view")
         self.lab = lab
+        # The lab of the app's first frame leaves its guide (many widgets) to `mount_guide`.
+        self.guide_later = guide_later
+        self.composed = asyncio.Event()  # set once every widget of the view is mounted
+
+    @on(events.Mount)
+    def _composed(self) -> None:
+        # Mount comes after compose, whose handler waits for every child to mount (and each
+        # child for its own): the whole view is in place now.
+        self.composed.set()
 
     def compose(self) -> ComposeResult:
         yield Static(self.lab.label, classes="lab-title")
@@ -55,11 +67,24 @@ class LabView(Vertical):
             yield Static(self.not_built_text, classes="not-built")
         with Horizontal(classes="lab-body"):
             with VerticalScroll(classes="guide"):
-                yield Markdown(self.lab.guide_text())
+                if not self.guide_later:
+                    yield self.guide()
             with VerticalScroll(classes="side"):
                 yield from self.compose_actions()
                 yield CheckpointList(checkpoints.for_lab(self.lab.id), classes="checkpoints")
                 yield Button("Run checks (r)", id=f"run-{self.lab.id}", classes="run-checks")
+
+    def guide(self) -> Widget:
+        """The lab's guide, rendered."""
+        from textual.widgets import Markdown
+
+        return Markdown(self.lab.guide_text())
+
+    async def mount_guide(self) -> None:
+        """Add the guide that a quick first frame left out."""
+        boxes = self.query(".guide")
+        if self.guide_later and boxes and not boxes.first().children:
+            await boxes.first().mount(self.guide())
 
     def compose_actions(self) -> Iterator:
         """Widgets for this lab's actions (none until the lab is built)."""

@@ -14,7 +14,6 @@ from textual.widgets import (
     Collapsible,
     Input,
     Label,
-    Markdown,
     RichLog,
     Select,
     Static,
@@ -23,6 +22,7 @@ from textual.widgets import (
 
 from dlworkshop import checkpoints
 from dlworkshop.cfn import template
+from dlworkshop.tui.keys import LAB_KEYS
 from dlworkshop.tui.screens.lab import LabAction, LabView
 from dlworkshop.tui.widgets.checkpoints import CheckpointList
 from dlworkshop.tui.widgets.resources import ResourceTree
@@ -66,7 +66,7 @@ class Lab1View(LabView):
     """A form, a Deploy action, a live resource tree, then the outputs."""
 
     built = True
-    KEYS = (("d", "start_deploy", "Deploy"), ("x", "start_delete", "Delete"))
+    KEYS = LAB_KEYS["lab1"]
 
     def compose(self) -> ComposeResult:
         params = template.parameters()
@@ -74,7 +74,7 @@ class Lab1View(LabView):
         with Horizontal(classes="lab-body"):
             with VerticalScroll(classes="l1-form"):
                 with Collapsible(title="Guide", collapsed=True, classes="guide-box"):
-                    yield Markdown(self.lab.guide_text())
+                    yield self.guide()
                 yield Label("Stack name")
                 yield Input(self.host.state.stack_name, id="l1-stack")
                 yield Label("Region")

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Button, Collapsible, DataTable, Input, Log, Select, Static
 from textual.worker import get_current_worker
 
+from dlworkshop.tui.keys import LAB_KEYS
 from dlworkshop.tui.screens.lab import LabAction, LabView
 
 if TYPE_CHECKING:
@@ -70,20 +71,10 @@ class Lab3View(LabView):
     """Deploy (d), Jupyter (j), Stop (s), Tunnel (t), Mesh (m), Logs (l), Shell (h)."""
 
     built = True
-    KEYS = (
-        ("d", "deploy", "Deploy"),
-        ("j", "deploy_jupyter", "Jupyter"),
-        ("s", "stop_tasks", "Stop"),
-        ("t", "toggle_tunnel", "Tunnel"),
-        ("m", "check_mesh", "Mesh"),
-        ("l", "toggle_logs", "Logs"),
-        ("h", "open_shell", "Shell"),
-        # Pausing the log's scrolling matters only while it runs: in the help, not the footer.
-        ("f", "toggle_follow", "Pause log", False),
-    )
+    KEYS = LAB_KEYS["lab3"]
 
-    def __init__(self, lab) -> None:
-        super().__init__(lab)
+    def __init__(self, lab, guide_later: bool = False) -> None:
+        super().__init__(lab, guide_later)
         self.tunnel: Tunnel | None = None  # the open remote.tunnel.Tunnel
         self.tunnel_urls: dict[str, str] = {}
         self._logs_stop: threading.Event | None = None

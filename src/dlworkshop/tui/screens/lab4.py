@@ -17,7 +17,6 @@ from textual.widgets import (
     DirectoryTree,
     Input,
     Label,
-    Markdown,
     ProgressBar,
     Static,
 )
@@ -25,6 +24,7 @@ from textual.worker import get_current_worker
 
 from dlworkshop import checkpoints
 from dlworkshop.classifier.registry import DEFAULT_MODEL
+from dlworkshop.tui.keys import LAB_KEYS
 from dlworkshop.tui.screens.lab import LabAction, LabView
 from dlworkshop.tui.widgets.checkpoints import CheckpointList
 from dlworkshop.tui.widgets.jobs import JobsPanel
@@ -76,21 +76,10 @@ class Lab4View(LabView):
     """Pick photos, classify them through the endpoint, and see the verdict."""
 
     built = True
-    KEYS = (
-        ("c", "classify_typed", "Classify"),
-        ("s", "classify_sample", "Sample cat"),
-        ("t", "start_training", "Train"),
-        ("o", "stop_training", "Stop training", False),
-        ("m", "serve_trained", "Serve the trained model", False),
-        ("j", "train_job", "Train job"),
-        ("k", "predict_job", "Predict job (ECS)", False),
-        ("u", "upload_photos", "Upload photos to the input bucket", False),
-        ("x", "stop_job", "Stop the job", False),
-        ("g", "get_results", "Get the job's results", False),
-    )
+    KEYS = LAB_KEYS["lab4"]
 
-    def __init__(self, lab) -> None:
-        super().__init__(lab)
+    def __init__(self, lab, guide_later: bool = False) -> None:
+        super().__init__(lab, guide_later)
         self.endpoint: str | None = None
         self.model = DEFAULT_MODEL  # the served model that classifies (a trained one, once served)
         self.results: list = []
@@ -104,7 +93,7 @@ class Lab4View(LabView):
             with VerticalScroll(classes="l4-pick"):
                 with Collapsible(title="Guide", collapsed=True, id="l4-guide",
                                  classes="guide-box"):  # fmt: skip
-                    yield Markdown(self.lab.guide_text())
+                    yield self.guide()
                 yield Static("Model server: waiting for the connection…", id="l4-server",
                              classes="panel")  # fmt: skip
                 # Compact (one line each): the picker column is narrow beside the verdict.
@@ -193,7 +182,9 @@ class Lab4View(LabView):
             from dlworkshop.classifier import service
 
             started = message.started
-            self.host.add_cleanup(lambda: service.stop(only=started))
+            self.host.add_cleanup(
+                lambda: service.stop(only=started, wait=not self.host.quick_exit)
+            )
             self.host.state.services[service.NAME] = started.to_record()
         if not self.endpoint:
             self.set_endpoint(message.endpoint, message.note)

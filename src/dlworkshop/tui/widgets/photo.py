@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 
 from PIL import Image as PILImage
 from textual.containers import Vertical
@@ -12,21 +13,33 @@ PREVIEW = 384  # pixels; the terminal shows far fewer
 
 
 def image_widget_class():
-    """textual-image's best widget for this terminal (Sixel, Kitty, half-cells or Unicode).
+    """textual-image's widget for what this terminal draws (Sixel, Kitty, half-cells or text).
 
-    It probes the terminal when first imported, which only works before the app starts:
-    `dlworkshop-tui` imports it early through `prepare_terminal()`.
+    textual-image asks the terminal when first imported, which cannot work once Textual
+    reads the keys (and waits 0.1 s for each question a terminal leaves unanswered):
+    `dlworkshop-tui` asks once before the app starts (`terminal.probe`), and this hands
+    textual-image those answers, so it asks nothing itself.
     """
-    from textual_image.widget import Image
+    from dlworkshop.tui import terminal
 
-    return Image
+    found = terminal.graphics()
+    if "textual_image.renderable" not in sys.modules:
+        import textual_image._terminal as asked
 
+        @contextlib.contextmanager
+        def ask_nothing(*_args, **_kwargs):
+            raise asked.TerminalError("asked before the app started")
+            yield  # a generator, as the context manager it replaces
 
-def prepare_terminal() -> None:
-    """Probe the terminal's graphics support while we still own it."""
-    # A terminal that does not answer still gets the text fallback.
-    with contextlib.suppress(Exception):
-        image_widget_class()
+        asked.capture_terminal_response = ask_nothing  # its probes then answer "no"
+        asked.get_cell_size._result = asked.CellSize(*found.cell)
+    import textual_image.widget as widgets
+
+    return {
+        "sixel": widgets.SixelImage,
+        "kitty": widgets.TGPImage,
+        "halfcell": widgets.HalfcellImage,
+    }.get(found.kind, widgets.UnicodeImage)
 
 
 class PhotoPreview(Vertical):
