@@ -1,8 +1,8 @@
-"""How fast `dlworkshop-tui --sandbox` shows its labs in a real terminal (tmux, 120x40).
+"""How fast `dlworkshop-tui --sandbox` starts and quits in a real terminal (tmux, 120x40).
 
-Reports the time to the first screen listing every lab, next to the time a bare
-Textual app takes to draw in the same terminal, measured in this one run.
-Run: .venv/bin/python benchmarks/bench_startup.py [--runs 5]
+Reports the time to the first screen listing every lab and the time from `q` to the
+shell's next line, next to a bare Textual app's in the same terminal, in this one run.
+Run: .venv/bin/python benchmarks/bench_startup.py [--runs 7]
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -19,12 +20,16 @@ import time
 import uuid
 from pathlib import Path
 
+# The issue's bare Textual app: a Header, a Label and a Footer.
 BARE = """
 from textual.app import App
-from textual.widgets import Label
+from textual.widgets import Footer, Header, Label
 class Bare(App):
+    BINDINGS = [("q", "quit", "Quit")]
     def compose(self):
+        yield Header()
         yield Label("Cleanup")
+        yield Footer()
 Bare().run()
 """
 
@@ -40,20 +45,36 @@ def tmux(*args: str, check: bool = False) -> subprocess.CompletedProcess:
                           check=check)  # fmt: skip
 
 
-def time_to_text(command: list[str], text: str, env: dict[str, str]) -> float:
+def _wait(session: str, started: float, present: str, absent: str = "") -> float:
+    """Seconds from `started` until the pane shows `present` (and not `absent`)."""
+    while time.perf_counter() - started < 60:
+        pane = tmux("capture-pane", "-p", "-t", session).stdout
+        if present in pane and not (absent and absent in pane):
+            return time.perf_counter() - started
+        time.sleep(0.02)
+    raise RuntimeError(f"{present!r} never appeared")
+
+
+def start_and_quit(command: list[str], env: dict[str, str], ready: str) -> tuple[float, float]:
+    """(seconds to the first frame listing the labs, seconds from `q` to the shell's prompt).
+
+    `q` is pressed once the app shows `ready` (the header no longer says "connecting"), so
+    quitting has the helpers it started to stop.
+    """
     session = f"run-{uuid.uuid4().hex[:8]}"
+    done = f"EXITED-{session}"
+    line = " ".join(shlex.quote(part) for part in command) + f"; echo {done}; sleep 60"
     started = time.perf_counter()
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", "env",
-         *[f"{k}={v}" for k, v in env.items()], *command, check=True)  # fmt: skip
+         *[f"{k}={v}" for k, v in env.items()], "sh", "-c", line, check=True)  # fmt: skip
     try:
-        while time.perf_counter() - started < 60:
-            if text in tmux("capture-pane", "-p", "-t", session).stdout:
-                return time.perf_counter() - started
-            time.sleep(0.02)
-        raise RuntimeError(f"{text!r} never appeared")
-    finally:
+        first_frame = _wait(session, started, "Cleanup")
+        _wait(session, started, ready, absent="connecting")
+        time.sleep(0.5)
+        pressed = time.perf_counter()
         tmux("send-keys", "-t", session, "q")
-        time.sleep(1.0)
+        return first_frame, _wait(session, pressed, done)
+    finally:
         tmux("kill-session", "-t", session)
 
 
@@ -72,15 +93,22 @@ def main() -> None:
                "LANG": "C.UTF-8", "TERM": "xterm-256color"}  # fmt: skip
         try:
             for _ in range(args.runs):
-                ours.append(time_to_text([tui, "--sandbox"], "Cleanup", env))
-                bare.append(time_to_text([sys.executable, "-c", BARE], "Cleanup", env))
+                ours.append(start_and_quit([tui, "--sandbox"], env, "sandbox (offline) ·"))
+                bare.append(start_and_quit([sys.executable, "-c", BARE], env, "Cleanup"))
         finally:
             tmux("kill-server")
+
+    def median(runs: list[tuple[float, float]], which: int) -> float:
+        return statistics.median(run[which] for run in runs)
+
     result = {
         "runs": args.runs,
-        "dlworkshop_tui_median_s": round(statistics.median(ours), 2),
-        "bare_textual_median_s": round(statistics.median(bare), 2),
-        "ratio": round(statistics.median(ours) / statistics.median(bare), 2),
+        "dlworkshop_tui_median_s": round(median(ours, 0), 2),
+        "bare_textual_median_s": round(median(bare, 0), 2),
+        "ratio": round(median(ours, 0) / median(bare, 0), 2),
+        # From q (the app connected, its sandbox running) to the shell's prompt.
+        "quit_dlworkshop_tui_median_s": round(median(ours, 1), 2),
+        "quit_bare_textual_median_s": round(median(bare, 1), 2),
     }
     print(json.dumps(result))
 
