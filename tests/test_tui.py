@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
 import pytest
 from conftest import wait_until
+from textual.app import App
 from textual.widgets import ContentSwitcher, DataTable, OptionList
 
 from dlworkshop import checkpoints
 from dlworkshop import state as state_store
 from dlworkshop.checkpoints import Checkpoint, CheckResult
+from dlworkshop.labs import LABS
 from dlworkshop.paths import state_file
 from dlworkshop.tui.app import WorkshopApp
 from dlworkshop.tui.screens.confirm import Confirm
 from dlworkshop.tui.screens.help import HelpScreen
+from dlworkshop.tui.screens.lab import LabView
 from dlworkshop.tui.screens.overview import ConnectionPanel
 from dlworkshop.tui.widgets.checkpoints import FAILED, PASSED, UNBUILT
 
@@ -404,3 +408,44 @@ async def test_at_80_columns_the_footer_keeps_the_labs_keys_and_n_p_r_help_still
         await pilot.press("1", "r")
         row = app.view("overview").checkpoint_list.row("overview.credentials")
         await wait_until(pilot, lambda: row.status == PASSED)
+
+
+@pytest.fixture
+def held_labs(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """The labs are composed (after the first frame) only once the test sets this event."""
+    release = asyncio.Event()
+    compose = WorkshopApp._compose_labs
+
+    async def held(self: WorkshopApp) -> None:
+        await release.wait()
+        await compose(self)
+
+    monkeypatch.setattr(WorkshopApp, "_compose_labs", held)
+    return release
+
+
+async def test_keys_and_clicks_on_the_first_frame_wait_for_the_labs(
+    sandbox: dict, held_labs: asyncio.Event
+) -> None:
+    app = WorkshopApp(sandbox=True)
+    # Textual's own run_test: the conftest's waits for the labs, which are held here.
+    async with App.run_test(app, size=SIZE) as pilot:
+        assert not app.query(LabView)  # the first frame lists the labs; none is composed
+        await pilot.press("3")  # Lab 2, not composed yet
+        await pilot.click("#nav-lab3")
+        assert shown(app) == ""
+        held_labs.set()
+        await wait_until(pilot, lambda: shown(app) == "lab-lab3")
+        assert len(app.query(LabView)) == len(LABS)
+        assert app.view("lab2").lab.id == "lab2"  # composed, then shown on the way
+        await connected(pilot, app)
+
+
+async def test_q_quits_while_the_labs_are_still_composing(
+    sandbox: dict, held_labs: asyncio.Event
+) -> None:
+    app = WorkshopApp(sandbox=True)
+    async with App.run_test(app, size=SIZE) as pilot:
+        await pilot.press("q")
+        await wait_until(pilot, lambda: not app.is_running, timeout=10)
+    assert app.return_code == 0

@@ -44,13 +44,13 @@ CONNECT_TIMEOUT = 90.0
 NARROW = 100  # below this many columns the lab's guide and checkpoints stack
 
 
-def make_view(lab_id: str, guide_later: bool = False) -> LabView:
+def make_view(lab_id: str) -> LabView:
     """The view of one lab, its screen module imported on first use."""
     import importlib
 
     module, _, name = VIEWS.get(lab_id, "lab:LabView").partition(":")
     view_class = getattr(importlib.import_module(f"dlworkshop.tui.screens.{module}"), name)
-    return view_class(BY_ID[lab_id], guide_later=guide_later)
+    return view_class(BY_ID[lab_id])
 
 
 def _is_text_field(widget: object) -> bool:
@@ -165,26 +165,34 @@ class WorkshopApp(App[int]):
         self.labs_composed = asyncio.Event()  # set once every lab's view is in place
         # Keys pressed while the other labs are being composed, acted on once they are.
         self._early_actions: list[tuple[Any, Any, Any]] = []
+        self._after_labs: list[Callable[[], object]] = []  # messages that need every lab
+        self._opened = False  # the first lab's view is composed and shown
 
     # ----- layout ---------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main"):
             yield LabNav(id="nav")
-            # The first frame shows the lab to open; the others follow once it is drawn.
-            with ContentSwitcher(id="labs", initial=f"lab-{self._first_lab}"):
-                yield make_view(self._first_lab, guide_later=True)
+            # The first frame lists the labs; each lab is composed right after it, the
+            # one to open first.
+            yield ContentSwitcher(id="labs")
         yield KeyFooter()
 
-    async def _compose_other_labs(self) -> None:
-        """Connect, and put the first lab's guide and every other lab in place (hidden).
+    def _start_composing(self) -> None:
+        """Compose the labs in a task of their own, so the app's keys (q above all) are
+        handled meanwhile."""
+        self.run_worker(self._compose_labs(), name="compose-labs", group="compose")
 
-        Connected is handled after this returns (the app's messages come one at a time),
-        so it always finds every lab whole.
-        """
-        self.connect()  # a worker thread, mostly waiting for the sandbox to start
-        await self.view(self._first_lab).mount_guide()
+    async def _compose_labs(self) -> None:
+        """Show the lab to open first, then put every other lab in place (hidden); then
+        act on what waited for them."""
         switcher, first = self.query_one(ContentSwitcher), lab_index(self._first_lab)
+        opened = make_view(self._first_lab)
+        await switcher.mount(opened)
+        await opened.composed.wait()
+        self._opened = True
+        self.show_lab(self._first_lab)
+        self.connect()  # a worker thread, mostly waiting for the sandbox to start
         before = [make_view(lab.id) for lab in LABS[:first]]
         after = [make_view(lab.id) for lab in LABS[first + 1 :]]
         for view in before + after:
@@ -195,6 +203,9 @@ class WorkshopApp(App[int]):
         # Mounting returns before the views' own widgets are composed: wait for those too.
         await asyncio.gather(*(view.composed.wait() for view in before + after))
         self.labs_composed.set()
+        waited, self._after_labs = self._after_labs, []
+        for handle in waited:
+            handle()
         early, self._early_actions = self._early_actions, []
         for action, namespace, namespaces in early:
             await self.run_action(action, namespace, namespaces)
@@ -222,11 +233,11 @@ class WorkshopApp(App[int]):
         mode = SANDBOX if self.want_sandbox else None
         region = self.want_region or self.state.region or DEFAULT_REGION
         self._set_subtitle(mode, region)
-        self.show_lab(self._first_lab)
+        self.query_one(LabNav).index = lab_index(self._first_lab)
         self.query_one(LabNav).focus()
-        # After the first frame, and on the app's own queue (a refresh's callbacks run on
-        # the screen's, even before the app is running): Connected then waits its turn.
-        self.call_after_refresh(lambda: self.call_later(self._compose_other_labs))
+        # After the first frame, from the app's own queue (a refresh's callbacks run on the
+        # screen's, even before the app runs, when nothing mounted would start).
+        self.call_after_refresh(lambda: self.call_later(self._start_composing))
 
     def on_resize(self, event: events.Resize) -> None:
         narrow = event.size.width < NARROW
@@ -280,6 +291,9 @@ class WorkshopApp(App[int]):
     def on_connected(self, message: Connected) -> None:
         from dlworkshop.context import Context
 
+        if not self.labs_composed.is_set():  # every lab shows the connection: wait for them
+            self._after_labs.append(partial(self.on_connected, message))
+            return
         self.target = message.target
         if message.started_sandbox is not None:
             from dlworkshop.sandbox import lifecycle
@@ -331,6 +345,9 @@ class WorkshopApp(App[int]):
         return panels.first() if panels else None
 
     def on_connect_failed(self, message: ConnectFailed) -> None:
+        if not self.labs_composed.is_set():
+            self._after_labs.append(partial(self.on_connect_failed, message))
+            return
         self.connect_error = message.reason
         self._link_ready.set()
         if panel := self._connection_panel():
@@ -349,12 +366,14 @@ class WorkshopApp(App[int]):
     # ----- labs ------------------------------------------------------------------------
     @property
     def current_lab(self) -> str:
-        return self.query_one(ContentSwitcher).current.removeprefix("lab-")  # type: ignore[union-attr]
+        current = self.query_one(ContentSwitcher).current
+        return current.removeprefix("lab-") if current else self._first_lab  # none yet: opening
 
     def show_lab(self, lab_id: str) -> None:
         """Show a lab and highlight it in the navigator."""
-        if not self.labs_composed.is_set() and lab_id != self._first_lab:
-            # Clicked on the first frame: shown once the labs are composed.
+        if not self.labs_composed.is_set() and not (lab_id == self._first_lab and self._opened):
+            # Asked for before its view is composed (a click on the first frame): shown once
+            # every lab is.
             self._early_actions.append((f"show_lab({lab_id!r})", None, None))
             return
         switcher = self.query_one(ContentSwitcher)

@@ -48,11 +48,9 @@ class LabView(Vertical):
         "run once their checks exist."
     )
 
-    def __init__(self, lab: Lab, guide_later: bool = False) -> None:
+    def __init__(self, lab: Lab) -> None:
         super().__init__(id=f"lab-{lab.id}", classes="lab-view")
         self.lab = lab
-        # The lab of the app's first frame leaves its guide (many widgets) to `mount_guide`.
-        self.guide_later = guide_later
         self.composed = asyncio.Event()  # set once every widget of the view is mounted
 
     @on(events.Mount)
@@ -67,8 +65,7 @@ class LabView(Vertical):
             yield Static(self.not_built_text, classes="not-built")
         with Horizontal(classes="lab-body"):
             with VerticalScroll(classes="guide"):
-                if not self.guide_later:
-                    yield self.guide()
+                yield self.guide()
             with VerticalScroll(classes="side"):
                 yield from self.compose_actions()
                 yield CheckpointList(checkpoints.for_lab(self.lab.id), classes="checkpoints")
@@ -79,12 +76,6 @@ class LabView(Vertical):
         from textual.widgets import Markdown
 
         return Markdown(self.lab.guide_text())
-
-    async def mount_guide(self) -> None:
-        """Add the guide that a quick first frame left out."""
-        boxes = self.query(".guide")
-        if self.guide_later and boxes and not boxes.first().children:
-            await boxes.first().mount(self.guide())
 
     def compose_actions(self) -> Iterator:
         """Widgets for this lab's actions (none until the lab is built)."""

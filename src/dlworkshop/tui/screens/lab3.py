@@ -73,8 +73,8 @@ class Lab3View(LabView):
     built = True
     KEYS = LAB_KEYS["lab3"]
 
-    def __init__(self, lab, guide_later: bool = False) -> None:
-        super().__init__(lab, guide_later)
+    def __init__(self, lab) -> None:
+        super().__init__(lab)
         self.tunnel: Tunnel | None = None  # the open remote.tunnel.Tunnel
         self.tunnel_urls: dict[str, str] = {}
         self._logs_stop: threading.Event | None = None

@@ -78,8 +78,8 @@ class Lab4View(LabView):
     built = True
     KEYS = LAB_KEYS["lab4"]
 
-    def __init__(self, lab, guide_later: bool = False) -> None:
-        super().__init__(lab, guide_later)
+    def __init__(self, lab) -> None:
+        super().__init__(lab)
         self.endpoint: str | None = None
         self.model = DEFAULT_MODEL  # the served model that classifies (a trained one, once served)
         self.results: list = []
