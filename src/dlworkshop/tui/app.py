@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -163,9 +164,9 @@ class WorkshopApp(App[int]):
         self.quick_exit = False
         self._first_lab = self.state.current_lab if self.state.current_lab in BY_ID else "overview"
         self.labs_composed = asyncio.Event()  # set once every lab's view is in place
-        # Keys pressed while the other labs are being composed, acted on once they are.
-        self._early_actions: list[tuple[Any, Any, Any]] = []
-        self._after_labs: list[Callable[[], object]] = []  # messages that need every lab
+        # What came before every lab was composed and needs them (keys, clicks, Connected),
+        # in order; each is called once they are (an awaitable is awaited).
+        self._after_labs: list[Callable[[], object]] = []
         self._opened = False  # the first lab's view is composed and shown
 
     # ----- layout ---------------------------------------------------------------------
@@ -205,10 +206,8 @@ class WorkshopApp(App[int]):
         self.labs_composed.set()
         waited, self._after_labs = self._after_labs, []
         for handle in waited:
-            handle()
-        early, self._early_actions = self._early_actions, []
-        for action, namespace, namespaces in early:
-            await self.run_action(action, namespace, namespaces)
+            if inspect.isawaitable(result := handle()):
+                await result
 
     async def run_action(
         self,
@@ -218,7 +217,7 @@ class WorkshopApp(App[int]):
     ) -> bool:
         # A key pressed on the first frame waits for the labs it may need; quitting never waits.
         if not self.labs_composed.is_set() and action != "quit":
-            self._early_actions.append((action, default_namespace, namespaces))
+            self._after_labs.append(partial(self.run_action, action, default_namespace, namespaces))
             return True
         return await super().run_action(action, default_namespace, namespaces)
 
@@ -374,7 +373,7 @@ class WorkshopApp(App[int]):
         if not self.labs_composed.is_set() and not (lab_id == self._first_lab and self._opened):
             # Asked for before its view is composed (a click on the first frame): shown once
             # every lab is.
-            self._early_actions.append((f"show_lab({lab_id!r})", None, None))
+            self._after_labs.append(partial(self.show_lab, lab_id))
             return
         switcher = self.query_one(ContentSwitcher)
         if switcher.current != f"lab-{lab_id}":
@@ -440,9 +439,6 @@ class WorkshopApp(App[int]):
 
     def action_lab_key(self, lab_id: str, method: str) -> None:
         getattr(self.view(lab_id), method)()
-
-    def action_show_lab(self, lab_id: str) -> None:
-        self.show_lab(lab_id)
 
     def action_next_lab(self) -> None:
         self.show_lab(LABS[min(lab_index(self.current_lab) + 1, len(LABS) - 1)].id)
