@@ -124,7 +124,12 @@ def test_open_shell_hands_the_terminal_to_bash_and_back(home: Path, sandbox: dic
 
 @needs_engine
 def test_image_push_in_a_terminal_draws_a_bar_per_layer(home: Path, sandbox: dict) -> None:
+    from dlworkshop import state as state_store
+
     _ensure_default_image()
+    # A stack of this test's own: one named "dlworkshop" left in the session's sandbox made
+    # Lab 1's tests that deploy the default stack find it there when they ran later.
+    state_store.update(lambda s: setattr(s, "stack_name", "push-bars"))
     assert run_cli("--sandbox", "stack", "deploy", "--yes", timeout=300).returncode == 0
     exit_file = home / "exit-code"
     cli = shlex.quote(str(Path(sys.executable).with_name("dlworkshop")))
