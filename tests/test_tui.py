@@ -449,3 +449,15 @@ async def test_q_quits_while_the_labs_are_still_composing(
         await pilot.press("q")
         await wait_until(pilot, lambda: not app.is_running, timeout=10)
     assert app.return_code == 0
+
+
+def test_every_lab_key_names_a_method_of_its_view() -> None:
+    import importlib
+
+    from dlworkshop.tui.keys import LAB_KEYS, VIEWS
+
+    for lab_id, keys in LAB_KEYS.items():
+        module, _, name = VIEWS[lab_id].partition(":")
+        view = getattr(importlib.import_module(f"dlworkshop.tui.screens.{module}"), name)
+        for key, method, *_ in keys:
+            assert callable(getattr(view, method, None)), (lab_id, key, method)

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 from textual.widgets import Collapsible, Static
 
-from dlworkshop.tui.keys import LAB_KEYS
 from dlworkshop.tui.screens.lab import LabView
 from dlworkshop.tui.widgets.distributed import DistributedPanel
 from dlworkshop.tui.widgets.recommender import RecommendPanel
@@ -17,7 +16,6 @@ class AppendixView(LabView):
     """The guide, the matrix-factorisation and distributed-training parts, the checkpoints."""
 
     built = True
-    KEYS = LAB_KEYS["appendix"]
 
     def compose_actions(self) -> Iterator:
         with Collapsible(title="Matrix factorisation", id="appendix-mf-box", collapsed=False):

@@ -10,7 +10,6 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, Label, RichLog, Static, Switch
 
-from dlworkshop.tui.keys import LAB_KEYS
 from dlworkshop.tui.screens.lab import LabAction, LabView
 
 
@@ -30,7 +29,6 @@ class CleanupView(LabView):
     """Clean up, a dry run, a verification, and the list of what is left."""
 
     built = True
-    KEYS = LAB_KEYS["cleanup"]
 
     def compose_actions(self) -> Iterator:
         yield Static("Delete everything the workshop made, in order, then look for anything "

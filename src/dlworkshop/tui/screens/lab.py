@@ -38,11 +38,7 @@ class LabView(Vertical):
     starts runs in a worker group named "work-…", so quitting asks first while it runs.
     """
 
-    built = False
-    # (key, method, footer text): keys that act on this lab while it is shown.
-    # (key, method, footer text[, shown in the footer]): keys that act on this lab while
-    # it is shown; the help lists them all.
-    KEYS: tuple[tuple, ...] = ()
+    built = False  # a lab's own keys are in tui/keys.py
     not_built_text = (
         "This lab's actions are not built yet: read the guide, and its checkpoints will "
         "run once their checks exist."

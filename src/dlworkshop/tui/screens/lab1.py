@@ -22,7 +22,6 @@ from textual.widgets import (
 
 from dlworkshop import checkpoints
 from dlworkshop.cfn import template
-from dlworkshop.tui.keys import LAB_KEYS
 from dlworkshop.tui.screens.lab import LabAction, LabView
 from dlworkshop.tui.widgets.checkpoints import CheckpointList
 from dlworkshop.tui.widgets.resources import ResourceTree
@@ -66,7 +65,6 @@ class Lab1View(LabView):
     """A form, a Deploy action, a live resource tree, then the outputs."""
 
     built = True
-    KEYS = LAB_KEYS["lab1"]
 
     def compose(self) -> ComposeResult:
         params = template.parameters()

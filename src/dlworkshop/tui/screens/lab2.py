@@ -9,7 +9,6 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, ProgressBar, RichLog, Static
 
-from dlworkshop.tui.keys import LAB_KEYS
 from dlworkshop.tui.screens.lab import LabAction, LabView
 
 SHELL_BANNER = (
@@ -76,7 +75,6 @@ class Lab2View(LabView):
     """Build (step bar and log), Open shell (the app suspends), Push (a bar per layer)."""
 
     built = True
-    KEYS = LAB_KEYS["lab2"]
     running: str | None = None  # what the lab is doing: one thing at a time
 
     def _claim(self, what: str) -> bool:

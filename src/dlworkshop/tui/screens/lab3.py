@@ -14,7 +14,6 @@ from textual.message import Message
 from textual.widgets import Button, Collapsible, DataTable, Input, Log, Select, Static
 from textual.worker import get_current_worker
 
-from dlworkshop.tui.keys import LAB_KEYS
 from dlworkshop.tui.screens.lab import LabAction, LabView
 
 if TYPE_CHECKING:
@@ -71,7 +70,6 @@ class Lab3View(LabView):
     """Deploy (d), Jupyter (j), Stop (s), Tunnel (t), Mesh (m), Logs (l), Shell (h)."""
 
     built = True
-    KEYS = LAB_KEYS["lab3"]
 
     def __init__(self, lab) -> None:
         super().__init__(lab)

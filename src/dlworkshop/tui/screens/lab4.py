@@ -24,7 +24,6 @@ from textual.worker import get_current_worker
 
 from dlworkshop import checkpoints
 from dlworkshop.classifier.registry import DEFAULT_MODEL
-from dlworkshop.tui.keys import LAB_KEYS
 from dlworkshop.tui.screens.lab import LabAction, LabView
 from dlworkshop.tui.widgets.checkpoints import CheckpointList
 from dlworkshop.tui.widgets.jobs import JobsPanel
@@ -76,7 +75,6 @@ class Lab4View(LabView):
     """Pick photos, classify them through the endpoint, and see the verdict."""
 
     built = True
-    KEYS = LAB_KEYS["lab4"]
 
     def __init__(self, lab) -> None:
         super().__init__(lab)
