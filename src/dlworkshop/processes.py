@@ -83,6 +83,14 @@ def stop_in_background(pid: int, marker: str, timeout: float = STOP_TIMEOUT) -> 
 _REAP_MARKER = "DLWORKSHOP_REAP_MARKER"
 
 
+def stop(pid: int, marker: str, wait: bool = True) -> bool:
+    """`terminate` (True once gone), or with `wait=False` `stop_in_background` (True)."""
+    if wait:
+        return terminate(pid, marker)
+    stop_in_background(pid, marker)
+    return True
+
+
 def alive(pid: int) -> bool:
     """Whether a process with this PID exists (and is not a zombie)."""
     try:

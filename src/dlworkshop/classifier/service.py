@@ -97,10 +97,7 @@ def stop(only: ServerInfo | None = None, wait: bool = True) -> bool:
     pid = only.pid if only else record.get("pid")
     stopped = pid is not None and processes.is_ours(int(pid), MARKER)
     if stopped and pid is not None:
-        if wait:
-            processes.terminate(int(pid), MARKER)
-        else:
-            processes.stop_in_background(int(pid), MARKER)
+        processes.stop(int(pid), MARKER, wait)
     if not only or record.get("pid") == only.pid:
 
         def forget(s: state_store.State) -> None:

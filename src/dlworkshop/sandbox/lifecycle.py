@@ -174,16 +174,12 @@ def _stop(only: SandboxInfo | None, wait: bool) -> SandboxInfo | None:
             info = None
     if only is not None and (info is None or info.pid != only.pid):
         # Someone else's sandbox is recorded now: stop ours, leave theirs alone.
-        if not wait:
-            processes.stop_in_background(only.pid, MARKER)
-        elif processes.is_ours(only.pid, MARKER):
-            processes.terminate(only.pid, MARKER)
+        if processes.is_ours(only.pid, MARKER):
+            processes.stop(only.pid, MARKER, wait)
         return only
     stopped = None
     if info is not None and processes.is_ours(info.pid, MARKER):
-        if not wait:
-            processes.stop_in_background(info.pid, MARKER)
-        elif not processes.terminate(info.pid, MARKER):
+        if not processes.stop(info.pid, MARKER, wait):
             raise UserError(f"The sandbox (PID {info.pid}) would not stop.")
         stopped = info
 
