@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -57,3 +58,19 @@ def test_a_stranger_is_left_alone() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_cores_follow_the_cgroup_quota(tmp_path) -> None:
+    from dlworkshop import cores
+
+    affinity = len(os.sched_getaffinity(0))
+    assert cores.available(tmp_path) == affinity  # no limit there
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cores.available(tmp_path) == affinity
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # docker run --cpus 0.5
+    assert cores.available(tmp_path) == 1
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()  # cgroup v1, as an ECS task with 1024 CPU units
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cores.available(tmp_path) == 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +28,10 @@ MAX_BODY = 20 * 1024 * 1024
 
 
 def default_workers() -> int:
-    """One model worker per core (each runs one OpenMP thread)."""
-    return max(1, os.cpu_count() or 1)
+    """One model worker per core it may use (each runs one OpenMP thread)."""
+    from dlworkshop import cores
+
+    return cores.available()
 
 
 @dataclass

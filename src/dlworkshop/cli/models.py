@@ -68,7 +68,9 @@ def add_parsers(sub, parent: list) -> None:
         help="address to listen on (default: $DLWORKSHOP_BIND_ADDRESS, else 127.0.0.1)",
     )
     serve.add_argument("--port", type=int, default=8080)
-    cores = os.cpu_count() or 1
+    from dlworkshop import cores as cores_mod
+
+    cores = cores_mod.available()
     serve.add_argument(
         "--workers",
         type=int,
