@@ -24,6 +24,9 @@ needs_fashion = pytest.mark.skipif(not datasets.DEBIAN_FASHION.is_dir(),
     ({"lr": -1.0}, "--lr must be above 0"),
     ({"dataset": "imagenet"}, "no dataset called 'imagenet'"),
     ({"network": "vgg"}, "no network called 'vgg'"),
+    ({"processes": -1}, "--processes must be 1 or more"),
+    ({"processes": 2, "gpu": True}, "not with --gpu or a distributed run"),
+    ({"processes": 3}, "--batch-size 64 is shared by 3 processes"),
 ])  # fmt: skip
 def test_bad_options_are_refused_before_anything_loads(option: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):
@@ -213,5 +216,11 @@ def test_lenet_reaches_090_on_fashion_mnist_in_5_epochs(home: Path) -> None:
     out = run_cli("--json", "train", "--dataset", "fashion-mnist", "--network", "lenet",
                   "--epochs", "5", timeout=900)  # fmt: skip
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    done = json_lines(out.stdout)[-1]
+    events = json_lines(out.stdout)
+    done = events[-1]
     assert done["type"] == "train_done" and done["test_accuracy"] >= 0.90, done
+    # On more than one core, LeNet's batches are shared by replica processes: the run
+    # above is that path, and it learns as one process would.
+    from dlworkshop import cores
+
+    assert events[0]["processes"] == min(2, cores.available())

@@ -3,7 +3,8 @@
 Speed: the whole training step (network and loss) is one hybridized graph with static
 memory, the data sit in memory as one float32 array sliced per batch, and nothing waits
 for the engine within an epoch except the throttled progress reports; the optimizer
-updates every parameter in one aggregated call.
+updates every parameter in one aggregated call. LeNet and the CNN also share each batch
+between replica processes, one per core (replicas.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shutil
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class Options:
     # "dist_sync": one worker of a distributed run (MXNet's parameter server, its scheduler
     # named by the DMLC_* environment); batch_size is then the total over every worker.
     kvstore: str = ""
+    # Processes on this machine sharing every batch (replicas.py); 0: default_processes.
+    processes: int = 0
 
     def check(self) -> None:
         from dlworkshop.classifier.datasets import NAMES
@@ -62,6 +65,15 @@ class Options:
             raise UserError(f"--batch-size must be at least 1, not {self.batch_size}.")
         if not self.lr > 0:
             raise UserError(f"--lr must be above 0, not {self.lr}.")
+        if self.processes < 0:
+            raise UserError(f"--processes must be 1 or more (0: the default), not "
+                            f"{self.processes}.")
+        if self.processes > 1 and (self.kvstore or self.gpu):
+            raise UserError("--processes shares a batch between this machine's cores: "
+                            "not with --gpu or a distributed run.")  # fmt: skip
+        if self.processes > 1 and self.batch_size % self.processes:
+            raise UserError(f"--batch-size {self.batch_size} is shared by {self.processes} "
+                            "processes: make it a multiple of that.")  # fmt: skip
         if self.kvstore not in ("", "dist_sync"):
             raise UserError(f"--kvstore {self.kvstore!r}: only dist_sync is supported.")
         if self.run_id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", self.run_id):
@@ -81,12 +93,15 @@ class TrainStarted(Event):
     threads: int
     rank: int = 0  # this worker's, in a distributed run
     workers: int = 1
+    processes: int = 1  # on this machine, sharing each batch
 
     def render_text(self) -> str:
         who = f"worker {self.rank} of {self.workers}: " if self.workers > 1 else ""
+        how = (f"{self.processes} processes x {self.threads} thread(s)" if self.processes > 1
+               else f"{self.threads} thread(s)")
         return (f"[bold]{who}Training[/] {self.network} on {self.dataset} ({self.train_samples}"
                 f" images, {self.test_samples} to test), {self.epochs} epoch(s), batch "
-                f"{self.batch_size}, lr {self.lr:g}, {self.threads} thread(s); run {self.run_id}")
+                f"{self.batch_size}, lr {self.lr:g}, {how}; run {self.run_id}")
 
 
 @dataclass(frozen=True)
@@ -152,7 +167,23 @@ def default_threads(network: str) -> int:
     """One OpenMP thread: measured here, a second one slows the MLP (by half) and LeNet
     too (2,480 -> 1,880 samples/s for ours, 2,540 -> 1,990 for the reference script);
     ResNet-20's larger convolutions may gain from every core."""
-    return (os.cpu_count() or 1) if network == "resnet20" else 1
+    from dlworkshop import cores
+
+    return cores.available() if network == "resnet20" else 1
+
+
+def default_processes(options: Options) -> int:
+    """Replicas sharing each batch: one per core (up to the per-replica batch of 16) for
+    LeNet and the default CNN, where each batch's operators keep one core busy for
+    milliseconds; one process for the MLP, whose batches are too small to be worth an
+    exchange, for ResNet-20 (its OpenMP threads use the cores), on a GPU and when
+    distributed."""
+    if options.gpu or options.kvstore or options.network not in ("lenet", "cnn"):
+        return 1
+    from dlworkshop import cores
+
+    return max([p for p in range(1, cores.available() + 1)
+                if options.batch_size % p == 0 and options.batch_size // p >= 16] or [1])
 
 
 def set_threads(network: str) -> int:
@@ -209,7 +240,9 @@ def initializer(network: str):
 
 
 def _step_block(net):
-    """Network and loss as one block, hybridized into one graph per training step."""
+    """Network, loss and the batch's summed loss and correct answers as one block,
+    hybridized into one graph per training step (each operation pushed from Python costs
+    the loop time)."""
     from mxnet import gluon
 
     class Step(gluon.HybridBlock):
@@ -220,7 +253,9 @@ def _step_block(net):
 
         def hybrid_forward(self, F, x, y):
             out = self.net(x)
-            return self.loss(out, y), out
+            loss = self.loss(out, y)
+            right = F.sum(F.argmax(out, axis=1) == y)
+            return loss, F.stop_gradient(F.sum(loss)), F.stop_gradient(right)
 
     return Step()
 
@@ -244,16 +279,9 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
 
     data = datasets.load(options.dataset, Path(options.data) if options.data else None)
     threads = set_threads(options.network)
+    replicas = options.processes or default_processes(options)
     import mxnet as mx
-    import numpy as np
-    from mxnet import autograd, gluon, nd
 
-    # Every parameter updated in one call: the optimizer aggregates up to this many.
-    os.environ.setdefault("MXNET_OPTIMIZER_AGGREGATION_SIZE", "60")
-    ctx = mx.gpu(0) if options.gpu else mx.cpu()
-    if options.gpu and mx.context.num_gpus() == 0:
-        raise UserError("--gpu: this machine has no GPU that MXNet can use.")
-    mx.random.seed(options.seed)
     kv, rank, workers = None, 0, 1
     if options.kvstore:
         kv = mx.kv.create(options.kvstore)  # joins the scheduler: waits for every node
@@ -261,91 +289,165 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
     if options.batch_size % workers:
         raise UserError(f"--batch-size {options.batch_size} is the total over {workers} "
                         "workers: make it a multiple of that.")  # fmt: skip
-    rng = np.random.default_rng(options.seed + rank)
-    # Each worker trains on its own shard; all take the same number of steps, or the
-    # synchronous parameter server would wait for a push that never comes.
-    shard_x, shard_y = data.train_x[rank::workers], data.train_y[rank::workers]
-    n, batch = len(data.train_x) // workers, options.batch_size // workers
-    batches = n // batch  # the reference drops the last partial batch too
-    if batches == 0:
-        raise UserError(f"--batch-size {batch} is larger than the {n} training images.")
     run_id = options.run_id or new_run_id()
+    batch = options.batch_size // workers // replicas
+    n = len(data.train_x) // workers
+    if n // batch // replicas == 0:
+        raise UserError(f"--batch-size {options.batch_size} is larger than the {n} training "
+                        "images.")  # fmt: skip
     yield TrainStarted(run_id, options.dataset,
                        options.network, options.epochs, options.batch_size, options.lr, n,
-                       len(data.test_x), threads, rank, workers)  # fmt: skip
-
-    net = build_network(options.network, len(data.labels))
-    net.initialize(initializer(options.network), ctx=ctx)
-    step = _step_block(net)
-    step.hybridize(static_alloc=True, static_shape=True)
-    from dlworkshop.classifier.schedule import EpochCosine
-
-    # Distributed, the optimizer (and so its schedule) runs on the servers, which sum the
-    # workers' gradients and send back the weights. (Summing there but updating on each
-    # worker, update_on_kvstore=False, sometimes never learned here: not used.)
-    schedule = EpochCosine(options.lr, options.epochs, batches)
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {
-        "learning_rate": options.lr, "momentum": 0.9, "wd": 0.0001,
-        "lr_scheduler": schedule}, kvstore=kv or "device")  # fmt: skip
-    test_x = nd.array(data.test_x, ctx=ctx, dtype="float32") / 255
-    test_y = nd.array(data.test_y, ctx=ctx, dtype="int32")
+                       len(data.test_x), threads, rank, workers, replicas)  # fmt: skip
     started = time.monotonic()
-    epoch_seconds: list[float] = []
-    history: list[dict] = []
-    for epoch in range(1, options.epochs + 1):
-        order = rng.permutation(len(shard_x))[:n]
-        x_all = nd.array(shard_x[order], ctx=ctx, dtype="float32") / 255
-        y_all = nd.array(shard_y[order], ctx=ctx, dtype="float32")
-        loss_sum, correct = nd.zeros((1,), ctx=ctx), nd.zeros((1,), ctx=ctx)
-        epoch_start = last_report = time.monotonic()
-        in_flight: deque = deque()
-        for b in range(batches):
-            if stop():
-                raise UserError("Training stopped; nothing was exported.")
-            x = x_all[b * batch:(b + 1) * batch]
-            y = y_all[b * batch:(b + 1) * batch]
-            with autograd.record():
-                loss, out = step(x, y)
-            loss.backward()
-            trainer.step(options.batch_size)  # summed over the workers: the mean of the total
-            loss_sum += loss.sum()
-            correct += (out.argmax(axis=1) == y).sum()
-            # A few batches queued ahead keep the engine busy; without a bound the loop
-            # queued a whole epoch in half a second, and progress (and Stop) came at its end.
-            in_flight.append(loss)
-            if len(in_flight) > IN_FLIGHT:
-                in_flight.popleft().wait_to_read()
-            now = time.monotonic()
-            if now - last_report >= REPORT_EVERY:
-                last_report = now
-                done = (b + 1) * batch
-                mean_loss = float(loss_sum.asscalar()) / done  # waits for the engine
-                speed = done / (time.monotonic() - epoch_start)
-                left = (batches - b - 1) * batch + (options.epochs - epoch) * batches * batch
-                yield TrainProgress(epoch, options.epochs, b + 1, batches, round(speed, 1),
-                                    round(mean_loss, 5), round(left / speed, 1))  # fmt: skip
-        seen = batches * batch
-        mean_loss = float(loss_sum.asscalar()) / seen
-        seconds = time.monotonic() - epoch_start
-        train_acc = float(correct.asscalar()) / seen
-        val_acc = _evaluate(net, test_x, test_y)
-        epoch_seconds.append(time.monotonic() - epoch_start)
-        eta = (options.epochs - epoch) * sum(epoch_seconds) / len(epoch_seconds)
-        done_event = EpochDone(epoch, options.epochs, round(mean_loss, 5), round(train_acc, 5),
-                               round(val_acc, 5), round(seen / seconds, 1), round(seconds, 2),
-                               round(eta, 1))  # fmt: skip
-        history.append(done_event.to_dict())
-        yield done_event
+    net, history = yield from _fit(options, data, kv, replicas, stop)
     test_acc = history[-1]["val_accuracy"]
     total = time.monotonic() - started
     metrics = {"run_id": run_id, "dataset": options.dataset, "network": options.network,
                "epochs": options.epochs, "batch_size": options.batch_size, "lr": options.lr,
                "test_accuracy": test_acc, "seconds": round(total, 2), "history": history,
-               "threads": threads, "workers": workers, "rank": rank}  # fmt: skip
+               "threads": threads, "processes": replicas, "workers": workers,
+               "rank": rank}  # fmt: skip
     name = f"{options.network}-{options.dataset}-{run_id}"
     # The workers' copies are identical: the first one exports.
     path = str(export_model(net, data, name, metrics)) if export and rank == 0 else ""
     yield TrainDone(run_id, name, path, test_acc, round(total, 2), metrics)
+
+
+def _replica(options: Options, exchange) -> None:
+    """A spawned replica's whole run: replica 0's loop on its own share, without events."""
+    from dlworkshop.classifier import datasets
+
+    data = datasets.load(options.dataset, Path(options.data) if options.data else None)
+    set_threads(options.network)
+    for _ in _fit(options, data, None, exchange.replicas, lambda: False, exchange):
+        pass
+
+
+def _fit(options: Options, data, kv, replicas: int, stop: Callable[[], bool],
+         exchange=None) -> Generator[Event, None, tuple[Any, list[dict]]]:  # fmt: skip
+    """The epochs, on one replica (replica 0 starts the others); the net and each
+    epoch's numbers."""
+    import mxnet as mx
+    import numpy as np
+    from mxnet import autograd, gluon, nd
+
+    from dlworkshop.classifier import replicas as rep
+    from dlworkshop.classifier.schedule import EpochCosine
+
+    # Every parameter updated in one call: the optimizer aggregates up to this many.
+    os.environ.setdefault("MXNET_OPTIMIZER_AGGREGATION_SIZE", "60")
+    ctx = mx.gpu(0) if options.gpu else mx.cpu()
+    if options.gpu and mx.context.num_gpus() == 0:
+        raise UserError("--gpu: this machine has no GPU that MXNet can use.")
+    mx.random.seed(options.seed)
+    rank, workers = (kv.rank, kv.num_workers) if kv else (0, 1)
+    rng = np.random.default_rng(options.seed + rank)  # the same order on every replica
+    # Each distributed worker trains on its own shard; all take the same number of steps,
+    # or the synchronous parameter server would wait for a push that never comes. Replicas
+    # on this machine share every batch of the one shard instead.
+    shard_x, shard_y = data.train_x[rank::workers], data.train_y[rank::workers]
+    n, batch = len(data.train_x) // workers, options.batch_size // workers // replicas
+    batches = n // (batch * replicas)  # the reference drops the last partial batch too
+    net = build_network(options.network, len(data.labels))
+    net.initialize(initializer(options.network), ctx=ctx)
+    test_x = nd.array(data.test_x, ctx=ctx, dtype="float32") / 255
+    test_y = nd.array(data.test_y, ctx=ctx, dtype="int32")
+    net(test_x[:batch])  # the layers' shapes, deferred until a first pass, are known now
+    team = None
+    try:
+        if replicas > 1:
+            weights = [p.data() for p in net.collect_params().values()]
+            size = sum(w.size for w in weights)
+            if exchange is None:  # replica 0: start the others, then share its weights
+                team = rep.Team(replicas, size, _replica, (options,))
+                exchange = team.exchange
+            mine = rep.flat(weights) if exchange.rank == 0 else None
+            rep.unflatten(exchange.first(mine, size), weights)
+        me = exchange.rank if exchange else 0
+        step = _step_block(net)
+        step.hybridize(static_alloc=True, static_shape=True)
+        # Distributed, the optimizer (and so its schedule) runs on the servers, which sum
+        # the workers' gradients and send back the weights. (Summing there but updating on
+        # each worker, update_on_kvstore=False, sometimes never learned here: not used.)
+        schedule = EpochCosine(options.lr, options.epochs, batches)
+        sgd = {"learning_rate": options.lr, "momentum": 0.9, "wd": 0.0001,
+               "lr_scheduler": schedule}  # fmt: skip
+        if exchange is None:
+            trainer = gluon.Trainer(net.collect_params(), "sgd", sgd, kvstore=kv or "device")
+        else:  # Gluon's SGD on the replicas' summed gradients, as its Trainer would run it
+            shared = rep.SharedGradients(exchange, list(net.collect_params().values()))
+            optimizer = mx.optimizer.create("sgd", rescale_grad=1 / options.batch_size,
+                                            param_dict=dict(enumerate(shared.params)),
+                                            **sgd)  # fmt: skip
+            states = [optimizer.create_state_multi_precision(i, w)
+                      for i, w in enumerate(shared.weights)]  # fmt: skip
+            indices = list(range(len(states)))
+        epoch_seconds: list[float] = []
+        history: list[dict] = []
+        for epoch in range(1, options.epochs + 1):
+            order = rng.permutation(len(shard_x))[:batches * batch * replicas]
+            order = order.reshape(batches, replicas, batch)[:, me].reshape(-1)
+            x_all = nd.array(shard_x[order], ctx=ctx, dtype="float32") / 255
+            y_all = nd.array(shard_y[order], ctx=ctx, dtype="float32")
+            loss_sum, correct = nd.zeros((1,), ctx=ctx), nd.zeros((1,), ctx=ctx)
+            epoch_start = last_report = time.monotonic()
+            in_flight: deque = deque()
+            for b in range(batches):
+                if stop():
+                    raise UserError("Training stopped; nothing was exported.")
+                x = x_all[b * batch:(b + 1) * batch]
+                y = y_all[b * batch:(b + 1) * batch]
+                with autograd.record():
+                    loss, batch_loss, batch_right = step(x, y)
+                loss.backward()
+                if exchange is None:
+                    trainer.step(options.batch_size)  # gradients summed over the whole batch
+                else:  # every replica's gradients, summed: the whole batch's
+                    optimizer.update_multi_precision(indices, shared.weights, shared.summed(),
+                                                     states)  # fmt: skip
+                loss_sum += batch_loss
+                correct += batch_right
+                # A few batches queued ahead keep the engine busy; without a bound the loop
+                # queued a whole epoch in half a second, and progress (and Stop) came at its
+                # end.
+                in_flight.append(loss)
+                if len(in_flight) > IN_FLIGHT:
+                    in_flight.popleft().wait_to_read()
+                now = time.monotonic()
+                if now - last_report >= REPORT_EVERY and me == 0:
+                    last_report = now
+                    done = (b + 1) * batch * replicas
+                    # This replica's share of the batches so far stands for them all.
+                    mean_loss = float(loss_sum.asscalar()) / (done / replicas)
+                    speed = done / (time.monotonic() - epoch_start)
+                    left = (batches - b - 1) * batch * replicas + \
+                        (options.epochs - epoch) * batches * batch * replicas  # fmt: skip
+                    yield TrainProgress(epoch, options.epochs, b + 1, batches,
+                                        round(speed, 1), round(mean_loss, 5),
+                                        round(left / speed, 1))  # fmt: skip
+            seen = batches * batch * replicas
+            sums = np.array([loss_sum.asscalar(), correct.asscalar()], np.float32)
+            if exchange is not None:
+                sums = exchange.total(sums)
+            seconds = time.monotonic() - epoch_start
+            if me:
+                continue  # replica 0 evaluates and reports
+            val_acc = _evaluate(net, test_x, test_y)
+            epoch_seconds.append(time.monotonic() - epoch_start)
+            eta = (options.epochs - epoch) * sum(epoch_seconds) / len(epoch_seconds)
+            done_event = EpochDone(epoch, options.epochs, round(float(sums[0]) / seen, 5),
+                                   round(float(sums[1]) / seen, 5), round(val_acc, 5),
+                                   round(seen / seconds, 1), round(seconds, 2),
+                                   round(eta, 1))  # fmt: skip
+            history.append(done_event.to_dict())
+            yield done_event
+    except rep.ReplicaLost:
+        assert team is not None  # replica 0's: the others return quietly
+        raise UserError(rep.LOST.format(detail=team.failure())) from None
+    finally:
+        if team is not None:
+            team.close()
+    return net, history
 
 
 def export_model(net, data, name: str, metrics: dict) -> Path:

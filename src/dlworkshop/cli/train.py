@@ -29,6 +29,9 @@ def add_parsers(sub, parent: list) -> None:
     train.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     train.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="learning rate (SGD)")
     train.add_argument("--gpu", action="store_true", help="train on the first GPU")
+    train.add_argument("--processes", type=int, default=0, metavar="N",
+                       help="processes on this machine sharing every batch, each with one "
+                            "core (default: one per core for lenet and cnn, else 1)")  # fmt: skip
     train.add_argument("--data", metavar="DIR|s3://…",
                        help="where the dataset's files are (checked against their pinned "
                             "sha256); an ECS training job reads them from the input bucket")
@@ -79,7 +82,8 @@ def cmd_train(args: argparse.Namespace, printer) -> Iterator[Event]:
     to_s3 = bool(args.out) and s3uri.is_s3(args.out)
     epochs = DEFAULTS["epochs"] if args.epochs is None else args.epochs
     options = Options(dataset, args.network, epochs, args.batch_size, args.lr,
-                      args.gpu, run_id=args.run_id, kvstore=args.kvstore)  # fmt: skip
+                      args.gpu, run_id=args.run_id, kvstore=args.kvstore,
+                      processes=args.processes)  # fmt: skip
     options.check()  # before anything loads: a bad option costs nothing
     if args.distributed is not None:
         yield from _distributed(args, options, printer)

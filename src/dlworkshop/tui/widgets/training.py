@@ -175,8 +175,11 @@ class TrainPanel(Vertical):
         status = self.query_one("#tr-status", Static)
         bar = self.query_one("#tr-progress", ProgressBar)
         if kind == "train_started":
+            processes = event.get("processes", 1)
+            how = (f"{processes} processes sharing each batch" if processes > 1
+                   else f"{event['threads']} thread(s)")
             status.update(f"{event['network']} on {event['dataset']}: {event['train_samples']:,}"
-                          f" images, {event['threads']} thread(s)…")  # fmt: skip
+                          f" images, {how}…")  # fmt: skip
         elif kind == "train_progress":
             bar.update(total=event["batches"], progress=event["batch"])
             status.update(f"Epoch {event['epoch']}/{event['epochs']} · loss {event['loss']:.3f}"
