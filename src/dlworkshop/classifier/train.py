@@ -442,7 +442,8 @@ def _fit(options: Options, data, kv, replicas: int, stop: Callable[[], bool],
             history.append(done_event.to_dict())
             yield done_event
     except rep.ReplicaLost:
-        assert team is not None  # replica 0's: the others return quietly
+        if team is None:  # a spawned replica: it leaves quietly (_run_replica)
+            raise
         raise UserError(rep.LOST.format(detail=team.failure())) from None
     finally:
         if team is not None:
