@@ -34,7 +34,7 @@ class Exchange:
     """Shared slots and a barrier: sum arrays over every replica, or take replica 0's."""
 
     def __init__(self, slots: Any, barrier: Any, size: int, replicas: int, rank: int) -> None:
-        self.barrier, self.size, self.replicas, self.rank = barrier, size, replicas, rank
+        self.barrier, self.replicas, self.rank = barrier, replicas, rank
         # [user][parity][rank]: user 0 is total() and first(), user 1 the gradients, whose
         # exchanges run in the engine, possibly while another replica is still reading.
         view = np.frombuffer(slots, dtype=np.float32).reshape(2, 2, replicas, size)
@@ -81,12 +81,19 @@ def flat(arrays: list) -> np.ndarray:
     return nd.concat(*[a.reshape((-1,)) for a in arrays], dim=0).asnumpy()
 
 
+def split(whole: Any, arrays: list) -> list:
+    """`whole` (a vector, numpy or MXNet) cut into views shaped as `arrays`, in order."""
+    parts, offset = [], 0
+    for array in arrays:
+        parts.append(whole[offset:offset + array.size].reshape(array.shape))
+        offset += array.size
+    return parts
+
+
 def unflatten(vector: np.ndarray, arrays: list) -> None:
     """Write `vector` back into MXNet arrays shaped as `flat` read them."""
-    offset = 0
-    for array in arrays:
-        array[:] = vector[offset:offset + array.size].reshape(array.shape)
-        offset += array.size
+    for array, part in zip(arrays, split(vector, arrays), strict=True):
+        array[:] = part
 
 
 class SharedGradients:
@@ -106,7 +113,7 @@ class SharedGradients:
         # graph keeps the gradient arrays of its first backward, so this one stays; each
         # step copies it (in the engine) to the step's slot.
         self.mine = nd.zeros((size,), ctx=ctx)
-        parts = self._split(self.mine)
+        parts = split(self.mine, self.weights)
         for param, part in zip(self.params, parts, strict=True):
             # What Gluon's Parameter._init_grad does, with a part of `mine` as the buffer
             # (MXNet 1.9 keeps a parameter's gradients in _grad, one per context).
@@ -116,15 +123,8 @@ class SharedGradients:
         self.slots = [[nd.from_numpy(exchange.gradient_view[parity, rank, :size])
                        for rank in range(exchange.replicas)] for parity in (0, 1)]  # fmt: skip
         self.total = nd.zeros((size,), ctx=ctx)
-        self.total_parts = self._split(self.total)
+        self.total_parts = split(self.total, self.weights)
         self.steps = 0
-
-    def _split(self, whole: Any) -> list:
-        parts, offset = [], 0
-        for weight in self.weights:
-            parts.append(whole[offset:offset + weight.size].reshape(weight.shape))
-            offset += weight.size
-        return parts
 
     def summed(self) -> list:
         """After backward: every replica's gradients, summed in rank order (so the same
@@ -162,6 +162,7 @@ class Team:
             self.processes.append(process)
             self.conns.append(ours)
         self._closing = False
+        self._lost: Any = None  # the replica whose end broke the barrier
         self._watcher = threading.Thread(target=self._watch, daemon=True,
                                          name="dlworkshop-replica-watch")  # fmt: skip
         self._watcher.start()
@@ -173,19 +174,24 @@ class Team:
         running: dict[Any, Any] = {p.sentinel: p for p in self.processes}
         while running:
             for sentinel in wait(list(running)):
-                if running.pop(sentinel).exitcode != 0 and not self._closing:
+                process = running.pop(sentinel)
+                process.join()  # its sentinel can be ready before its exit code is
+                if process.exitcode != 0 and not self._closing:
+                    self._lost = process
                     self.barrier.abort()
                     return
 
     def failure(self) -> str:
-        """What a lost replica said, or its exit code."""
-        for process, conn in zip(self.processes, self.conns, strict=True):
-            with contextlib.suppress(EOFError, OSError):
-                if conn.poll(1.0 if process.exitcode is None else 0):
-                    return str(conn.recv())
-            if process.exitcode not in (None, 0):
-                return f"a replica exited with code {process.exitcode}"
-        return "a replica was lost"
+        """What the lost replica said, or its exit code."""
+        self._watcher.join(5)
+        lost = self._lost
+        if lost is None:
+            return "a replica was lost"
+        conn = self.conns[self.processes.index(lost)]
+        with contextlib.suppress(EOFError, OSError):
+            if conn.poll(0):
+                return str(conn.recv())
+        return f"a replica exited with code {lost.exitcode}"
 
     def close(self) -> None:
         """Stop the replicas (at the end of a run they have already returned)."""
