@@ -163,27 +163,31 @@ class Team:
             self.conns.append(ours)
         self._closing = False
         self._lost: Any = None  # the replica whose end broke the barrier
+        self._decided = threading.Event()  # a replica was lost, or all have ended
+        # The watcher alone reaps the replicas: two threads waiting on one child race,
+        # and the loser reads no exit code (a finished replica looked still running).
         self._watcher = threading.Thread(target=self._watch, daemon=True,
                                          name="dlworkshop-replica-watch")  # fmt: skip
         self._watcher.start()
 
     def _watch(self) -> None:
-        """A replica that fails or is killed breaks the barrier: nobody hangs. (One that
-        finished exits with 0, perhaps while the others still leave the last barrier,
-        which an abort then would break under them.)"""
+        """Reap each replica as it ends; one that fails or is killed breaks the barrier,
+        so nobody hangs. (One that finished exits with 0, perhaps while the others still
+        leave the last barrier, which an abort then would break under them.)"""
         running: dict[Any, Any] = {p.sentinel: p for p in self.processes}
         while running:
             for sentinel in wait(list(running)):
                 process = running.pop(sentinel)
                 process.join()  # its sentinel can be ready before its exit code is
-                if process.exitcode != 0 and not self._closing:
+                if process.exitcode != 0 and not self._closing and self._lost is None:
                     self._lost = process
                     self.barrier.abort()
-                    return
+                    self._decided.set()
+        self._decided.set()
 
     def failure(self) -> str:
         """What the lost replica said, or its exit code."""
-        self._watcher.join(5)
+        self._decided.wait(5)
         lost = self._lost
         if lost is None:
             return "a replica was lost"
@@ -199,11 +203,11 @@ class Team:
         self.barrier.abort()  # any replica still waiting stops
         for conn in self.conns:
             conn.close()  # and any still computing leaves at once (see _run_replica)
-        for process in self.processes:
-            process.join(5)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
+        self._watcher.join(5)
+        if self._watcher.is_alive():
+            for process in self.processes:
+                process.kill()  # signals only one not yet reaped; never reaps itself
+            self._watcher.join(5)
 
 
 def _run_replica(target: Any, args: tuple, slots: Any, barrier: Any, size: int,
