@@ -317,12 +317,14 @@ def serve(host: str, port: int, settings: Settings, log_level: str = "info",
     """Run the server until interrupted."""
     import uvicorn
 
-    from dlworkshop.classifier.http_protocol import with_header_timeout
+    from dlworkshop.classifier import http_protocol
 
     app = create_app(settings)
+    fast = http_protocol.fast()  # uvloop too: the front's event loop runs every request
     common: dict[str, Any] = {
         "host": host, "log_level": log_level, "access_log": log_level == "debug",
-        "timeout_graceful_shutdown": 5, "http": with_header_timeout(settings.header_timeout)}
+        "timeout_graceful_shutdown": 5, "loop": "uvloop" if fast else "asyncio",
+        "http": http_protocol.with_header_timeout(settings.header_timeout)}
     if not management_port:
         uvicorn.run(app, port=port, **common)
         return
@@ -342,4 +344,9 @@ def serve(host: str, port: int, settings: Settings, log_level: str = "info",
         else:
             await task
 
-    asyncio.run(both())
+    if fast:
+        import uvloop
+
+        uvloop.run(both())
+    else:
+        asyncio.run(both())
