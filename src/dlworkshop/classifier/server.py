@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -128,7 +129,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI app; models are loaded (in their workers) before it starts answering."""
     settings = settings or Settings()
     pools: dict[str, Pool] = {}
-    judges: dict[str, model_mod.Judge] = {}
+    specs: dict[str, model_mod.ModelSpec] = {}
 
     changing = asyncio.Lock()  # one registration at a time
 
@@ -145,12 +146,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             loop = asyncio.get_running_loop()
             # Fetched and converted once here, before the workers load it side by side.
             await loop.run_in_executor(None, model_mod.prepare, spec)
-            judge = model_mod.Judge(spec)
+            model_mod.Judge(spec)  # its cat labels are among its labels: said before workers
             pool = Pool(name, settings.worker_count(), settings.batch_size,
                         settings.max_batch_delay_ms / 1000, settings.queue_limit(),
                         settings.gpu)  # fmt: skip
             await pool.start()
-            judges[name], pools[name] = judge, pool
+            specs[name], pools[name] = spec, pool
 
     async def unregister(name: str) -> None:
         async with changing:
@@ -159,7 +160,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 raise HTTPError(409, "ConflictStatusException",
                                 f"{name} is the only model served; register another first.")
             del pools[name]
-            judges.pop(name, None)
+            specs.pop(name, None)
             await pool.stop()
 
     @contextlib.asynccontextmanager
@@ -167,6 +168,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             for name in settings.models:
                 await register(name)
+            # What start-up made lives as long as the server: no collection need scan it.
+            gc.freeze()
             yield
         finally:
             for pool in list(pools.values()):
@@ -193,7 +196,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             pool = service(request.path_params["model_name"])
         except HTTPError as exc:
             return exc.response()
-        spec = judges[pool.model].spec
+        spec = specs[pool.model]
         return JSONResponse([{
             "modelName": spec.name,
             "modelVersion": "1.0",
@@ -227,7 +230,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             body = await _read_body(request, settings.max_body, settings.body_timeout)
             data = await _image_bytes(request, body)
             probe(data)  # sizes from the header: an oversized image costs no worker time
-            probs = await pool.submit(data)
+            result = await pool.submit(data)  # the worker's verdict, as a dict
         except ClientDisconnect:  # the client left mid-body: nobody to answer
             return Response(status_code=499)
         except HTTPError as exc:
@@ -244,8 +247,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return HTTPError(413, "ImageTooLarge", str(exc)).response()
         except BadImage as exc:
             return HTTPError(400, "BadImage", str(exc)).response()
-        (prediction,) = judges[pool.model].verdicts(probs[None])
-        result = prediction.to_dict()
         result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return JSONResponse(result)
 
@@ -324,6 +325,7 @@ def serve(host: str, port: int, settings: Settings, log_level: str = "info",
     common: dict[str, Any] = {
         "host": host, "log_level": log_level, "access_log": log_level == "debug",
         "timeout_graceful_shutdown": 5, "loop": "uvloop" if fast else "asyncio",
+        "proxy_headers": False,  # it answers clients directly: no proxy's headers to trust
         "http": http_protocol.with_header_timeout(settings.header_timeout)}
     if not management_port:
         uvicorn.run(app, port=port, **common)
