@@ -74,3 +74,16 @@ def test_cores_follow_the_cgroup_quota(tmp_path) -> None:
     (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
     (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
     assert cores.available(tmp_path) == 1
+
+
+def test_workers_are_bound_to_cores_in_turn_unless_a_quota_shares_them(monkeypatch) -> None:
+    from dlworkshop import cores
+    from dlworkshop.classifier import workers
+
+    cpus = sorted(os.sched_getaffinity(0))
+    monkeypatch.setattr(cores, "available", lambda: len(cpus))
+    bound = workers.cpus_for(2 * len(cpus) + 1)
+    assert bound == (cpus * 3)[: 2 * len(cpus) + 1]
+    if len(cpus) > 1:  # a quota below the cores we may run on: left to the scheduler
+        monkeypatch.setattr(cores, "available", lambda: len(cpus) - 1)
+        assert workers.cpus_for(2) == [None, None]

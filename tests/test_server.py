@@ -81,6 +81,13 @@ def test_ping_and_models(server: str) -> None:
     workers = detail["workers"]
     assert [w["status"] for w in workers] == ["READY", "READY"]
     assert all(Path(f"/proc/{w['pid']}").exists() and w["fused"] for w in workers)
+    # Each bound to a core of its own, in turn, where no CPU quota shares the cores.
+    from dlworkshop.classifier.workers import cpus_for
+
+    assert [w["cpu"] for w in workers] == cpus_for(2)
+    for w in workers:
+        if w["cpu"] is not None:
+            assert os.sched_getaffinity(w["pid"]) == {w["cpu"]}
     assert httpx.get(f"{server}/openapi.json").json()["openapi"].startswith("3.")
 
 

@@ -45,6 +45,7 @@ class Settings:
     max_body: int = MAX_BODY
     gpu: bool = False
     workers: int = 0  # 0: one per core (one in all on a GPU)
+    pin_workers: bool = True  # each worker bound to a core of its own (workers.cpus_for)
     max_queue: int = 0  # requests admitted at once; 0: 32 per worker (then 503)
     header_timeout: float = 10.0  # seconds for a connection to send a request's headers
     body_timeout: float = 30.0  # seconds for a request's whole body
@@ -149,7 +150,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             model_mod.Judge(spec)  # its cat labels are among its labels: said before workers
             pool = Pool(name, settings.worker_count(), settings.batch_size,
                         settings.max_batch_delay_ms / 1000, settings.queue_limit(),
-                        settings.gpu)  # fmt: skip
+                        settings.gpu, pin=settings.pin_workers)  # fmt: skip
             await pool.start()
             specs[name], pools[name] = spec, pool
 
