@@ -22,11 +22,10 @@ async def _ping(request) -> JSONResponse:
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_a_silent_connection_is_closed_and_a_prompt_one_answered(monkeypatch, fast: bool):
+def test_a_silent_connection_is_closed_and_a_prompt_one_answered(fast: bool) -> None:
     if fast and not http_protocol.fast():
         pytest.skip("httptools and uvloop are not installed")
-    monkeypatch.setattr(http_protocol, "fast", lambda: fast)
-    protocol = http_protocol.with_header_timeout(0.5)
+    protocol = http_protocol.with_header_timeout(0.5, fast)
     expected = "HttpToolsProtocol" if fast else "H11Protocol"
     assert expected in [base.__name__ for base in protocol.__mro__]
     port = free_port()

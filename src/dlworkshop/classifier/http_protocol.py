@@ -18,10 +18,11 @@ def fast() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("httptools", "uvloop"))
 
 
-def with_header_timeout(seconds: float) -> type[asyncio.Protocol]:
-    """uvicorn's fastest HTTP protocol class, closing connections whose head is late."""
+def with_header_timeout(seconds: float, fast: bool) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol class (httptools when `fast`, else h11), closing
+    connections whose head is late."""
     base: Any
-    if fast():  # the front parses every request: C costs it a fraction of h11's CPU
+    if fast:  # the front parses every request: C costs it a fraction of h11's CPU
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
     else:
         from uvicorn.protocols.http.h11_impl import H11Protocol as base

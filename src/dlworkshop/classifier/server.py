@@ -327,7 +327,7 @@ def serve(host: str, port: int, settings: Settings, log_level: str = "info",
         "host": host, "log_level": log_level, "access_log": log_level == "debug",
         "timeout_graceful_shutdown": 5, "loop": "uvloop" if fast else "asyncio",
         "proxy_headers": False,  # it answers clients directly: no proxy's headers to trust
-        "http": http_protocol.with_header_timeout(settings.header_timeout)}
+        "http": http_protocol.with_header_timeout(settings.header_timeout, fast)}
     if not management_port:
         uvicorn.run(app, port=port, **common)
         return
