@@ -290,9 +290,8 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
         raise UserError(f"--batch-size {options.batch_size} is the total over {workers} "
                         "workers: make it a multiple of that.")  # fmt: skip
     run_id = options.run_id or new_run_id()
-    batch = options.batch_size // workers // replicas
-    n = len(data.train_x) // workers
-    if n // batch // replicas == 0:
+    n, _, batches = _shares(options, len(data.train_x), workers, replicas)
+    if batches == 0:
         raise UserError(f"--batch-size {options.batch_size} is larger than the {n} training "
                         "images.")  # fmt: skip
     yield TrainStarted(run_id, options.dataset,
@@ -311,6 +310,14 @@ def train(options: Options, stop: Callable[[], bool] = lambda: False,
     # The workers' copies are identical: the first one exports.
     path = str(export_model(net, data, name, metrics)) if export and rank == 0 else ""
     yield TrainDone(run_id, name, path, test_acc, round(total, 2), metrics)
+
+
+def _shares(options: Options, images: int, workers: int,
+            replicas: int) -> tuple[int, int, int]:  # fmt: skip
+    """(training images per distributed worker, images per replica in each step, steps
+    per epoch). The reference drops the last partial batch too."""
+    n, batch = images // workers, options.batch_size // workers // replicas
+    return n, batch, n // (batch * replicas)
 
 
 def _replica(options: Options, exchange) -> None:
@@ -346,8 +353,7 @@ def _fit(options: Options, data, kv, replicas: int, stop: Callable[[], bool],
     # or the synchronous parameter server would wait for a push that never comes. Replicas
     # on this machine share every batch of the one shard instead.
     shard_x, shard_y = data.train_x[rank::workers], data.train_y[rank::workers]
-    n, batch = len(data.train_x) // workers, options.batch_size // workers // replicas
-    batches = n // (batch * replicas)  # the reference drops the last partial batch too
+    _, batch, batches = _shares(options, len(data.train_x), workers, replicas)
     net = build_network(options.network, len(data.labels))
     net.initialize(initializer(options.network), ctx=ctx)
     test_x = nd.array(data.test_x, ctx=ctx, dtype="float32") / 255
